@@ -1,0 +1,48 @@
+"""environment.yml and pyproject.toml list the same packages."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_TO_PYPI = {"pytorch": "torch"}
+NOT_PACKAGES = {"python", "pip", "nox"}  # nox drives the sessions; pyproject need not list it
+OPTIONAL_GPU = {"cupy-cuda12x"}  # conda users install cupy for their CUDA by hand
+
+
+def name_of(requirement: str) -> str:
+    return re.split(r"[<>=!\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def pyproject_packages() -> set[str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(meta["dependencies"])
+    for extra in meta["optional-dependencies"].values():
+        reqs += extra
+    return {name_of(r) for r in reqs} - {"maxplus"} - OPTIONAL_GPU
+
+
+def environment_packages() -> set[str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            names |= {name_of(r) for r in dep["pip"] if not r.startswith("-e")}
+        else:
+            names.add(CONDA_TO_PYPI.get(name_of(dep), name_of(dep)))
+    return names - NOT_PACKAGES
+
+
+def test_environment_yml_matches_pyproject():
+    missing = pyproject_packages() - environment_packages()
+    extra = environment_packages() - pyproject_packages()
+    assert not missing, f"in pyproject.toml but not environment.yml: {sorted(missing)}"
+    assert not extra, f"in environment.yml but not pyproject.toml: {sorted(extra)}"
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "nox -s tests" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "nox -s tests" in readme and "nox -s book" in readme
