@@ -1,0 +1,1 @@
+"""asv benchmark suite of maxplus (run it with ``python benchmarks/run_asv.py``)."""
