@@ -82,3 +82,30 @@ def tropical_product(A, B, C, I, maximize):  # noqa: N803
         i0 = ib * ROWS
         j0 = jb * COLS
         _block(A, B, C, I, i0, min(i0 + ROWS, n), j0, min(j0 + COLS, m), maximize)
+
+
+@nb.njit(parallel=True, cache=True)
+def tropical_product_top2(A, B, C, I, R, maximize):  # noqa: N803
+    """Like :func:`tropical_product`, and also ``R[i, j]``, the best value among the
+    candidates other than the selected one (the runner-up; the semiring's zero when
+    there is none). Used to initialise the sparse trainer's state."""
+    n, kk = A.shape
+    m = B.shape[1]
+    init = -np.inf if maximize else np.inf
+    for i in nb.prange(n):
+        c, x, r = C[i], I[i], R[i]
+        for j in range(m):
+            c[j] = init
+            r[j] = init
+            x[j] = 0
+        for k in range(kk):
+            a = A[i, k]
+            b = B[k]
+            for j in range(m):
+                v = a + b[j]
+                if _improves(v, c[j], maximize):
+                    r[j] = c[j]
+                    c[j] = v
+                    x[j] = k
+                elif not _improves(r[j], v, maximize):
+                    r[j] = v

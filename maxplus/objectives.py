@@ -1,0 +1,51 @@
+"""The training objectives: the mean of the ``q`` largest per-sample losses.
+
+.. math:: F_q(\\theta) = \\frac1q \\sum_{i=1}^{q} \\ell_{[i]}(\\theta),
+    \\qquad \\ell_{[1]} \\ge \\ell_{[2]} \\ge \\dots
+
+``q = 1`` is the worst sample (``"worst"``), ``q = N`` the ordinary average
+(``"mean"``), and ``("topq", q)`` everything between (the CVaR family). Ties
+between samples go to the lowest index, so the selected set is well defined.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def parse_objective(objective, n_samples: int) -> int:
+    """The ``q`` of ``objective``: ``"worst"`` → 1, ``"mean"`` → N, ``("topq", q)`` → q."""
+    if isinstance(objective, str):
+        if objective == "worst":
+            return 1
+        if objective == "mean":
+            return n_samples
+    elif isinstance(objective, tuple | list) and len(objective) == 2 and objective[0] == "topq":
+        q = objective[1]
+        if isinstance(q, bool) or not isinstance(q, numbers.Integral):
+            raise TypeError(f"objective ('topq', q) needs an integer q, got {q!r}")
+        if not 1 <= q <= n_samples:
+            raise ValueError(f"objective ('topq', q) needs 1 <= q <= N = {n_samples}, got q = {q}")
+        return int(q)
+    raise ValueError(
+        f"unknown objective {objective!r}; expected 'worst', 'mean' or ('topq', q)"
+    )
+
+
+def top_q(losses, q: int, xp=np):
+    """Indices of the ``q`` largest losses, in increasing index order (lowest index
+    wins ties at the boundary)."""
+    n = losses.shape[0]
+    if q == 1:
+        return xp.argmax(losses)[None]
+    if q == n:
+        return xp.arange(n)
+    order = xp.argsort(-losses, stable=True) if xp is not np else np.argsort(-losses, kind="stable")
+    return xp.sort(order[:q])
+
+
+def objective_value(losses, selected, xp=np):
+    """``F = mean(losses[selected])`` in a fixed summation order."""
+    return float(xp.sum(losses[selected])) / selected.shape[0]
