@@ -2,6 +2,7 @@
 
     python -m maxplus.book --out build/book            # full experiments
     python -m maxplus.book --out build/book --quick    # MAXPLUS_QUICK=1: small experiments
+    python -m maxplus.book --out build/book --quick --only 03   # one chapter, while writing it
 
 The chapters are Jupytext percent scripts ``chapters/NN_name.py``, rendered by Jupyter
 Book 1.x (configuration in ``chapters/_config.yml``, chapter list in ``chapters/_toc.yml``).
@@ -242,6 +243,22 @@ def html_problems(html_dir: Path | str, executed_dir: Path | str | None = None) 
 # ---------------------------------------------------------------------------- build
 
 
+def select_chapters(chapters: Path, only: list[str]) -> list[str]:
+    """Chapter stems matching ``only`` (full stems like ``02_networks`` or number prefixes)."""
+    stems = [p.stem for p in chapter_files(chapters)]
+    selected = []
+    for wanted in only:
+        wanted = Path(wanted).stem
+        matches = [s for s in stems if s == wanted or s.split("_", 1)[0] == wanted]
+        if len(matches) != 1:
+            raise BookBuildError(
+                f"--only {wanted!r} matches {len(matches)} chapters of {chapters}; "
+                f"available: {', '.join(stems) or 'none'}"
+            )
+        selected += [m for m in matches if m not in selected]
+    return selected
+
+
 def jupyter_book_command(chapters: Path, work: Path, toc: Path | None) -> list[str]:
     """The ``jupyter-book build`` command line, run by this interpreter."""
     cmd = [
@@ -274,6 +291,7 @@ def build_book(
     *,
     chapters: Path | str | None = None,
     toc: Path | str | None = None,
+    only: list[str] | None = None,
     work: Path | str | None = None,
     quick: bool = False,
     verbose: bool = True,
@@ -281,7 +299,8 @@ def build_book(
     """Execute the chapters and write the static HTML book to ``out``; return ``out/index.html``.
 
     ``work`` is Jupyter Book's working folder (default ``<out>/../jupyter-book``), ``toc``
-    an alternative table of contents (default ``chapters/_toc.yml``).
+    an alternative table of contents (default ``chapters/_toc.yml``), ``only`` a list of
+    chapter names (``"03_subgradients"`` or ``"03"``) to build alone, after the front page.
     """
     out = Path(out).resolve()
     chapters = Path(chapters).resolve() if chapters is not None else default_chapters_dir()
@@ -295,8 +314,16 @@ def build_book(
     if work == out or out in work.parents or work in out.parents:
         raise BookBuildError(f"work folder {work} and --out {out} must not contain each other")
 
+    if only:
+        if toc is not None:
+            raise BookBuildError("give either toc or only, not both")
+        names = select_chapters(chapters, only)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    if only:
+        toc = work / "_toc_only.yml"
+        toc.write_text("format: jb-book\nroot: index\nchapters:\n"
+                       + "".join(f"  - file: {name}\n" for name in names))
     cmd = jupyter_book_command(chapters, work, toc)
     proc = subprocess.run(
         cmd, env=kernel_environment(quick), cwd=chapters.parent,
@@ -328,15 +355,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder with _config.yml, _toc.yml and the chapters")
     parser.add_argument("--toc", type=Path, default=None,
                         help="alternative table of contents (default: <chapters>/_toc.yml)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="CHAPTER",
+                        help="build only these chapters (e.g. 03 or 03_subgradients)")
     parser.add_argument("--work", type=Path, default=None,
                         help="Jupyter Book's working folder (default: <out>/../jupyter-book)")
     args = parser.parse_args(argv)
-    quick = args.quick or quick_mode()
     start = time.perf_counter()
     try:
-        index = build_book(args.out, chapters=args.chapters, toc=args.toc, work=args.work,
-                           quick=quick)
-    except BookBuildError as err:
+        quick = args.quick or quick_mode()
+        index = build_book(args.out, chapters=args.chapters, toc=args.toc, only=args.only,
+                           work=args.work, quick=quick)
+    except (BookBuildError, ValueError) as err:
         print(f"book build failed: {err}", file=sys.stderr)
         return 1
     mode = "quick" if quick else "full"
