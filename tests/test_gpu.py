@@ -249,6 +249,16 @@ def test_cupy_backend_unavailable_without_gpu_names_the_fix():
         gpu.tropical_product_gpu(A, A, A.copy(), np.zeros((2, 2), np.int32), True)
 
 
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is available here")
+def test_gpu_check_script_exits_2_without_gpu():
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--skip-tests"], capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr
+    assert "no usable GPU" in result.stderr and "cupy" in result.stderr
+
+
 # --------------------------------------------------------------------- with a GPU
 
 requires_gpu = pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a GPU")
