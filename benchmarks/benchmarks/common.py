@@ -13,6 +13,7 @@ are skipped.
 from __future__ import annotations
 
 import importlib
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -25,8 +26,10 @@ SEED = 20260304
 SMALL = (256, 256, 256)
 REFERENCE = (5000, 784, 256)
 
-#: Seconds of rest before each timed call of :func:`interleaved_medians`.
+#: Seconds of rest before each sample of :func:`interleaved_medians`.
 PAUSE = 0.01
+#: Shortest sample of :func:`interleaved_medians`: quicker calls are repeated.
+MIN_SAMPLE = 0.05
 
 
 def size_name(shape: tuple[int, int, int]) -> str:
@@ -87,28 +90,39 @@ def interleaved_medians(
     repeats: int = 7,
     warmup: int = 1,
     pause: float = PAUSE,
+    min_sample: float = MIN_SAMPLE,
 ) -> dict[str, float]:
-    """Median wall time (seconds) of each call, measured in interleaved rounds.
+    """Median wall time (seconds per call) of each call, measured in interleaved rounds.
 
-    Each round times every call once, in a rotated order, so that a slow patch of
-    the machine (another process, frequency changes) hits all of them alike.
-    ``warmup`` untimed rounds first compile numba kernels and fault in memory.
-    An untimed ``pause`` before each call lets the previous library's idle worker
-    threads (OpenMP, rayon) stop spinning, so that they do not steal the next
-    call's cores.
+    Each round takes one sample of every call, in a rotated order, so that a slow
+    patch of the machine (another process, frequency changes) hits all of them alike.
+    ``warmup`` untimed rounds first compile numba kernels and fault in memory; the
+    last one also sets, per call, how many back-to-back calls make one sample (enough
+    to last ``min_sample`` seconds), so that a millisecond call is timed with its
+    threads awake rather than dominated by waking them. An untimed ``pause`` before
+    each sample lets the previous library's idle worker threads (OpenMP, rayon) stop
+    spinning, so that they do not steal the next sample's cores.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     names = list(calls)
+    number = dict.fromkeys(names, 1)
     for _ in range(warmup):
         for name in names:
-            calls[name]()
+            seconds = _sample(calls[name], 1)
+            number[name] = max(1, math.ceil(min_sample / max(seconds, 1e-9)))
     samples: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(repeats):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
             time.sleep(pause)
-            start = time.perf_counter()
-            calls[name]()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(_sample(calls[name], number[name]) / number[name])
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _sample(call: Callable[[], object], number: int) -> float:
+    """Wall time of ``number`` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(number):
+        call()
+    return time.perf_counter() - start
