@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -169,12 +170,28 @@ def test_interleaved_medians_times_every_call():
         counts[name] += 1
 
     medians = common.interleaved_medians(
-        {"a": lambda: call("a"), "b": lambda: call("b")}, repeats=3, warmup=2, pause=0
+        {"a": lambda: call("a"), "b": lambda: call("b")},
+        repeats=3,
+        warmup=2,
+        pause=0,
+        min_sample=0,
     )
     assert counts == {"a": 5, "b": 5}
     assert set(medians) == {"a", "b"} and all(t >= 0 for t in medians.values())
     with pytest.raises(ValueError, match="repeats"):
         common.interleaved_medians({"a": lambda: None}, repeats=0)
+
+
+def test_interleaved_medians_batch_quick_calls_and_report_per_call():
+    calls = []
+
+    def nap():
+        calls.append(1)
+        time.sleep(0.001)
+
+    medians = common.interleaved_medians({"nap": nap}, repeats=3, pause=0, min_sample=0.05)
+    assert len(calls) > 1 + 3  # several calls per sample
+    assert 0.001 <= medians["nap"] < 0.025  # per call; a whole sample lasts >= 0.05 s
 
 
 @pytest.mark.parametrize("maximize", [True, False])
