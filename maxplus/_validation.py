@@ -79,5 +79,7 @@ def check_positive_float(name: str, value) -> float:
 
 def check_choice(name: str, value, choices) -> str:
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}")
+        raise ValueError(
+            f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}"
+        )
     return value

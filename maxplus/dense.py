@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import flops, gradients
-from .kernels.cpu_losses import row_losses, row_loss_gradients
+from .kernels.cpu_losses import row_loss_gradients, row_losses
 
 
 class DenseTrainer:

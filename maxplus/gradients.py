@@ -55,8 +55,11 @@ class SparseGradient:
     @property
     def nnz(self) -> int:
         """Number of stored entries (parameters this subgradient touches)."""
-        return int(self.linear_weight.size + self.linear_bias.size
-                   + sum(t.values.size for t in self.tropical))
+        return int(
+            self.linear_weight.size
+            + self.linear_bias.size
+            + sum(t.values.size for t in self.tropical)
+        )
 
     def squared_norm(self) -> float:
         """‖g‖², summed in the parameters' memory order (as :func:`dense_squared_norm`)."""
@@ -133,5 +136,11 @@ class TreeBackward:
         weight_rows = np.empty((columns.size, lin.weight.shape[1]), dtype=G.dtype)
         bias_rows = np.empty(columns.size, dtype=G.dtype)
         kb.tree_backward_linear(rows, G, X, columns, weight_rows, bias_rows)
-        return SparseGradient(columns, weight_rows, bias_rows, tropical[::-1], rows,
-                              np.ascontiguousarray(G[:, columns]))
+        return SparseGradient(
+            columns,
+            weight_rows,
+            bias_rows,
+            tropical[::-1],
+            rows,
+            np.ascontiguousarray(G[:, columns]),
+        )

@@ -74,7 +74,9 @@ class Tropical:
 
     def forward(self, H, xp):  # noqa: N803
         """Values (N × out) and selected inputs (N × out, int32)."""
-        return xp_tropical_product(H, xp.ascontiguousarray(self.weight.T), xp, maximize=self.maximize)
+        return xp_tropical_product(
+            H, xp.ascontiguousarray(self.weight.T), xp, maximize=self.maximize
+        )
 
 
 def MaxPlus(weight):  # noqa: N802 - reads as a layer class
@@ -257,9 +259,11 @@ def init_layers(sizes, kinds, *, seed=0, dtype="float32", xp=np):
             rng.uniform(-bound, bound, size=h).astype(dtype),
         )
     ]
-    for (n_in, n_out), kind in zip(zip(sizes[1:-1], sizes[2:]), kinds, strict=True):
+    for (n_in, n_out), kind in zip(zip(sizes[1:-1], sizes[2:], strict=True), kinds, strict=True):
         check_choice("layer kind", kind, ("MaxPlus", "MinPlus"))
-        layers.append(Tropical((0.1 * rng.standard_normal((n_out, n_in))).astype(dtype), kind == "MaxPlus"))
+        layers.append(
+            Tropical((0.1 * rng.standard_normal((n_out, n_in))).astype(dtype), kind == "MaxPlus")
+        )
     if xp is not np:
         for layer in layers:
             for name, array in layer.parameters().items():
@@ -271,7 +275,9 @@ def make_sequential(sizes, kinds, *, seed=0, dtype="float32", backend="numpy") -
     """A random ``Sequential``: ``make_sequential([4, 8, 6, 3], ["MinPlus", "MaxPlus"])``."""
     sizes = [check_positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
     if len(kinds) != len(sizes) - 2:
-        raise ValueError(f"need {len(sizes) - 2} tropical layer kinds for sizes {sizes}, got {kinds}")
+        raise ValueError(
+            f"need {len(sizes) - 2} tropical layer kinds for sizes {sizes}, got {kinds}"
+        )
     xp = _namespace(backend)
     return Sequential(init_layers(sizes, kinds, seed=seed, dtype=dtype, xp=xp), backend=backend)
 
@@ -292,8 +298,9 @@ class LMM(Sequential):
     Parameters: ``A`` (h1 × d), ``b`` (h1,), ``B`` (h2 × h1), ``C`` (K × h2).
     """
 
-    def __init__(self, n_features, n_linear, n_minplus, n_classes, seed=0, dtype="float32",
-                 backend="numpy"):
+    def __init__(
+        self, n_features, n_linear, n_minplus, n_classes, seed=0, dtype="float32", backend="numpy"
+    ):
         sizes = [n_features, n_linear, n_minplus, n_classes]
         names = ("n_features", "n_linear", "n_minplus", "n_classes")
         sizes = [check_positive_int(name, s) for name, s in zip(names, sizes, strict=True)]
@@ -323,11 +330,17 @@ class LMM(Sequential):
             if converted[name].ndim != nd:
                 raise ValueError(f"{name} must be {nd}-D, got shape {converted[name].shape}")
         if b.shape != (A.shape[0],):
-            raise ValueError(f"b must have shape ({A.shape[0]},) to match A {A.shape}, got {b.shape}")
+            raise ValueError(
+                f"b must have shape ({A.shape[0]},) to match A {A.shape}, got {b.shape}"
+            )
         if B.shape[1] != A.shape[0]:
-            raise ValueError(f"B must have {A.shape[0]} columns to match A {A.shape}, got {B.shape}")
+            raise ValueError(
+                f"B must have {A.shape[0]} columns to match A {A.shape}, got {B.shape}"
+            )
         if C.shape[1] != B.shape[0]:
-            raise ValueError(f"C must have {B.shape[0]} columns to match B {B.shape}, got {C.shape}")
+            raise ValueError(
+                f"C must have {B.shape[0]} columns to match B {B.shape}, got {C.shape}"
+            )
         model = object.__new__(cls)
         Sequential.__init__(model, [Linear(A, b), MinPlus(B), MaxPlus(C)], backend=backend)
         return model
@@ -347,4 +360,3 @@ class LMM(Sequential):
     @property
     def C(self):  # noqa: N802
         return self.layers[2].weight
-

@@ -29,9 +29,7 @@ def parse_objective(objective, n_samples: int) -> int:
         if not 1 <= q <= n_samples:
             raise ValueError(f"objective ('topq', q) needs 1 <= q <= N = {n_samples}, got q = {q}")
         return int(q)
-    raise ValueError(
-        f"unknown objective {objective!r}; expected 'worst', 'mean' or ('topq', q)"
-    )
+    raise ValueError(f"unknown objective {objective!r}; expected 'worst', 'mean' or ('topq', q)")
 
 
 def top_q(losses, q: int, xp=np):

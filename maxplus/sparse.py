@@ -70,7 +70,7 @@ class LayerState:
         self.recompute(Hin)
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
-        self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)
+        self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)  # previous output values
 
     def recompute(self, Hin) -> None:  # noqa: N803
         tropical_product_top2(Hin, self.WT, self.H, self.S, self.R, self.maximize)
@@ -140,8 +140,8 @@ class SparseTrainer:
     def apply(self, eta: float, g: gradients.SparseGradient) -> None:
         """θ ← θ − η g on the tree's entries, then repair the state."""
         flop_count = flops.tree_flops(self.model, g.samples.size, g)
-        old_columns, flop_count_linear = self.update_linear(eta, g)
-        flop_count += flop_count_linear
+        old, linear_flops = self.update_linear(eta, g)
+        flop_count += linear_flops
         weight_changes = self.update_tropical(eta, g)
         if self.steps_since_refresh + 1 >= self.refresh_every and not self.exact:
             self.refresh()
@@ -153,14 +153,32 @@ class SparseTrainer:
         columns = g.linear_rows
         count = np.full(N, columns.size, dtype=np.int64)
         idx = np.broadcast_to(columns.astype(np.int64), (N, columns.size))
-        Hin, old = self.Z, old_columns
-        for state, (w_rows, w_cols, w_up) in zip(self.layers, weight_changes, strict=True):
+        Hin = self.Z
+        for state, (w_rows, w_cols) in zip(self.layers, weight_changes, strict=True):
             cpu_repair.repair_layer(
-                Hin, state.layer.weight, state.WT, state.H, state.S, state.R, state.maximize,
-                count, idx, old, w_rows, w_cols, w_up,
-                state.changed_count, state.changed_idx, state.changed_old, self.work,
+                Hin,
+                state.layer.weight,
+                state.WT,
+                state.H,
+                state.S,
+                state.R,
+                state.maximize,
+                count,
+                idx,
+                old,
+                w_rows,
+                w_cols,
+                state.changed_count,
+                state.changed_idx,
+                state.changed_old,
+                self.work,
             )
-            Hin, count, idx, old = state.H, state.changed_count, state.changed_idx, state.changed_old
+            Hin, count, idx, old = (
+                state.H,
+                state.changed_count,
+                state.changed_idx,
+                state.changed_old,
+            )
         changed = np.flatnonzero(count)
         row_losses(self.scores, self.y, self.loss, rows=changed, out=self.L)
         compared, rescans = (int(v) for v in self.work.sum(axis=0))
@@ -169,11 +187,16 @@ class SparseTrainer:
         self.counters["changed_samples"] += changed.size
         widths = [state.layer.weight.shape[1] for state in self.layers]
         rescan_flops = 2 * rescans * max(widths)
-        self.flops_last = (flop_count + 2 * compared + rescan_flops
-                           + changed.size * loss_flops(self.model.n_classes))
+        self.flops_last = (
+            flop_count
+            + 2 * compared
+            + rescan_flops
+            + changed.size * loss_flops(self.model.n_classes)
+        )
 
     def update_linear(self, eta, g):
-        """Move the linear rows and repair ``Z[:, M]``; returns the old values and FLOPs."""
+        """Move the linear rows and repair ``Z[:, M]``; returns the previous values of
+        those columns (N × |M|) and the FLOPs spent."""
         lin = self.model.layers[0]
         M = g.linear_rows  # noqa: N806
         lin.weight[M] -= eta * g.linear_weight
@@ -186,27 +209,28 @@ class SparseTrainer:
             old[:] = self.Z[:, M]
             linear_columns(self.X, lin.weight, lin.bias, M, self.Z)
             return old, 2 * N * d * M.size
+        misses = self.cache.misses
         r = np.stack([self.cache.get(int(s)) for s in g.samples]) if M.size else np.empty((0, N))
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype))
         cpu_repair.shift_linear_columns(self.Z, M, coef, r, old)
-        misses_flops = 2 * N * d * self.cache.misses
-        self.cache.misses = 0
-        return old, misses_flops + 3 * N * M.size * g.samples.size
+        return old, 2 * N * d * (self.cache.misses - misses) + 3 * N * M.size * g.samples.size
 
     def update_tropical(self, eta, g):
-        """Move the tropical entries; returns per layer (rows, cols, improving)."""
+        """Move the tropical entries; returns per layer the changed (rows, cols)."""
         changes = []
         for i, (state, entries) in enumerate(zip(self.layers, g.tropical, strict=True), start=1):
             W = state.layer.weight
             step = eta * entries.values
             W[entries.rows, entries.cols] -= step
             state.WT[entries.cols, entries.rows] = W[entries.rows, entries.cols]
-            # a max layer's candidate improves when W grows, a min layer's when it shrinks
-            improving = (step < 0) if state.maximize else (step > 0)
-            changes.append((entries.rows, entries.cols, improving))
+            changes.append((entries.rows, entries.cols))
             self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
         return changes
 
     def info(self) -> dict:
-        return dict(self.counters, cache_hits=self.cache.hits, exact=self.exact,
-                    refresh_every=self.refresh_every)
+        return dict(
+            self.counters,
+            cache_hits=self.cache.hits,
+            exact=self.exact,
+            refresh_every=self.refresh_every,
+        )

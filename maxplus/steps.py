@@ -17,7 +17,9 @@ import math
 STEP_RULES = ("constant", "diminishing", "polyak")
 
 
-def step_size(rule: str, lr: float, t: int, objective: float, sq_norm: float, target: float) -> float:
+def step_size(
+    rule: str, lr: float, t: int, objective: float, sq_norm: float, target: float
+) -> float:
     """The step length for iteration ``t`` (0-based)."""
     if rule == "constant":
         return lr

@@ -79,8 +79,19 @@ def torch_losses(S, y, loss: str):  # noqa: N803
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def torch_fit(model, X, y, objective="worst", steps=100, step="constant", lr=0.05,  # noqa: N803
-              loss="cross_entropy", impl="plain", target=0.0, record=False):
+def torch_fit(
+    model,
+    X,
+    y,
+    objective="worst",
+    steps=100,
+    step="constant",
+    lr=0.05,  # noqa: N803
+    loss="cross_entropy",
+    impl="plain",
+    target=0.0,
+    record=False,
+):
     """Run the same subgradient method with autograd; returns the final parameters
     (a dict of NumPy arrays) and the per-step objectives (and, with ``record``,
     the parameters after every step)."""

@@ -63,9 +63,23 @@ class FitResult:
         )
 
 
-def fit(model, X, y, objective="worst", method="sparse", steps=1000, step="constant", lr=0.05,  # noqa: N803
-        loss="cross_entropy", progress=False, *, target=0.0, refresh_every=100, exact=False,
-        callback=None) -> FitResult:
+def fit(
+    model,
+    X,
+    y,
+    objective="worst",
+    method="sparse",
+    steps=1000,
+    step="constant",
+    lr=0.05,  # noqa: N803
+    loss="cross_entropy",
+    progress=False,
+    *,
+    target=0.0,
+    refresh_every=100,
+    exact=False,
+    callback=None,
+) -> FitResult:
     """Train ``model`` in place by the subgradient method; see the module docstring.
 
     Parameters
@@ -126,7 +140,9 @@ def check_labels(y, n_samples: int, n_classes: int, xp):
     bad = (y_host < 0) | (y_host >= n_classes)
     if np.any(bad):
         value = y_host[np.argmax(bad)]
-        raise ValueError(f"y has label {value!r} outside 0..{n_classes - 1} (the model has {n_classes} classes)")
+        raise ValueError(
+            f"y has label {value!r} outside 0..{n_classes - 1} (the model has {n_classes} classes)"
+        )
     return xp.asarray(y_host.astype(np.int64))
 
 
@@ -184,8 +200,18 @@ def run(trainer, model, q, steps, rule, lr, target, progress, callback) -> FitRe
     losses = trainer.losses()
     final = objective_value(losses, top_q(losses, q, xp), xp)
     best.offer(final, len(history["objective"]), model, trainer.touched_rows())
-    return FitResult(model, best.model, best.objective, best.step, final, history,
-                     trainer.method, q, stopped, info=trainer_info(trainer))
+    return FitResult(
+        model,
+        best.model,
+        best.objective,
+        best.step,
+        final,
+        history,
+        trainer.method,
+        q,
+        stopped,
+        info=trainer_info(trainer),
+    )
 
 
 def trainer_info(trainer) -> dict:

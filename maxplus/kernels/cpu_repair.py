@@ -2,18 +2,20 @@
 
 For every sample the layer stores its outputs ``H``, selections ``S`` and a
 *runner bound* ``R``: for a max layer an upper bound on every non-selected
-candidate ``W[j, i] + h_i`` (a lower bound for a min layer). After a step changed
-some inputs ``h_i`` (per sample) and some weights ``W[j, i]``:
+candidate ``W[j, i] + h_i`` (a lower bound for a min layer). A step changes some
+inputs ``h_i`` (per sample) and some weights ``W[j, i]``. Each changed candidate
+is processed in turn, as if the changes happened one after the other, and each
+is exact in O(1):
 
-* the selected candidate's new value ``cur`` is recomputed in O(1);
-* a changed input or weight that moved in the *improving* direction (up for max)
-  may take over: compared in O(1) per output, lowest index on ties;
-* if ``cur`` did not get worse, or the best changed candidate strictly beats
-  every unchanged one (``≤ min(old, R)``), the result is exact at once;
-* otherwise the output is *rescanned* over all its inputs (counted).
+* it is the selected one: the output takes its new value; if that got worse and
+  is not strictly better than the runner bound, the output is marked for a
+  *rescan* over all its inputs at the end (counted);
+* it is not: it takes over if it beats the output (lowest index on ties), the
+  old selected value then bounding the runners; otherwise it joins the bound.
 
-The runner bound stays valid by taking the max with every non-winning changed
-candidate; a rescan makes it exact again.
+The direction of a change does not matter, so the same pass handles every
+changed input. Per changed input the loop runs over all outputs, contiguous in
+memory (``WT[i]`` and the sample's rows), and vectorises.
 """
 
 from __future__ import annotations
@@ -34,11 +36,6 @@ def better_of(a, b, maximize):
     return a if improves(a, b, maximize) else b
 
 
-@nb.njit(inline="always")
-def worse_of(a, b, maximize):
-    return b if improves(a, b, maximize) else a
-
-
 @nb.njit(cache=True)
 def rescan_row(w, h, maximize):
     """Exact best value, its lowest index, and the runner-up of ``w + h``."""
@@ -55,90 +52,113 @@ def rescan_row(w, h, maximize):
     return best, arg, second
 
 
+@nb.njit(inline="always")
+def process_candidate(cand, i, h_row, s_row, r_row, dirty, j, maximize):
+    """Apply candidate ``(j, i)`` with new value ``cand`` to output ``j`` (any direction)."""
+    h_cur = h_row[j]
+    s_cur = s_row[j]
+    r_cur = r_row[j]
+    is_sel = s_cur == i
+    take = (not is_sel) & (improves(cand, h_cur, maximize) | ((cand == h_cur) & (i < s_cur)))
+    lose = is_sel & improves(h_cur, cand, maximize) & (not improves(cand, r_cur, maximize))
+    h_row[j] = cand if (is_sel | take) else h_cur
+    s_row[j] = i if take else s_cur
+    r_take = better_of(r_cur, h_cur, maximize)
+    r_other = r_cur if is_sel else better_of(r_cur, cand, maximize)
+    r_row[j] = r_take if take else r_other
+    dirty[j] = dirty[j] | lose
+
+
+@nb.njit(inline="always")
+def process_selected(cand, i, h_row, s_row, r_row, dirty, j, maximize):
+    """Apply candidate ``(j, i)`` only where it is selected: enough when every
+    candidate of input ``i`` got worse (non-selected ones then cannot take over and
+    the runner bounds stay valid)."""
+    h_cur = h_row[j]
+    is_sel = s_row[j] == i
+    lose = is_sel & improves(h_cur, cand, maximize) & (not improves(cand, r_row[j], maximize))
+    h_row[j] = cand if is_sel else h_cur
+    dirty[j] = dirty[j] | lose
+
+
 @nb.njit(parallel=True, cache=True)
-def repair_layer(Hin, W, WT, H, S, R, maximize,  # noqa: N803
-                 ci_count, ci_idx, ci_old,
-                 w_rows, w_cols, w_improving,
-                 co_count, co_idx, co_old, work):
+def repair_layer(
+    Hin,
+    W,
+    WT,
+    H,
+    S,
+    R,
+    maximize,  # noqa: N803
+    ci_count,
+    ci_idx,
+    ci_old,
+    w_rows,
+    w_cols,
+    co_count,
+    co_idx,
+    co_old,
+    work,
+):
     """Repair one tropical layer for every sample.
 
     ``Hin`` holds the new inputs; sample ``n`` changed ``ci_count[n]`` of them,
-    ``ci_idx[n, :count]`` with previous values ``ci_old[n, :count]``. Weights
-    ``(w_rows[e], w_cols[e])`` changed (already updated in ``W`` and ``WT``),
-    ``w_improving[e]`` telling the direction. Writes the changed outputs the same
-    way into ``co_*`` and counts per sample in ``work[n]``: candidates compared,
-    rescans.
+    ``ci_idx[n, :count]``, whose previous values are ``ci_old[n, :count]``.
+    Weights ``(w_rows[e], w_cols[e])`` changed (``W`` and ``WT`` already hold the
+    new values). An input that moved in the worsening direction only updates the
+    outputs that select it; one that improved is processed for every output; the
+    changed weights are processed one by one; when most inputs changed, each output
+    is simply rescanned. Writes the changed outputs of each sample into
+    ``co_count``, ``co_idx`` with their previous values in ``co_old``, and counts in
+    ``work[n]``: candidates processed, rescans.
     """
     N = Hin.shape[0]  # noqa: N806
     n_out, n_in = W.shape
-    zero = -np.inf if maximize else np.inf
     n_chunks = min(CHUNKS, N)
     for c in nb.prange(n_chunks):
-        best = np.empty(n_out, dtype=H.dtype)
-        sec = np.empty(n_out, dtype=H.dtype)
-        arg = np.empty(n_out, dtype=np.int32)
+        old = np.empty(n_out, dtype=H.dtype)
+        dirty = np.empty(n_out, dtype=np.bool_)
         for n in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            if ci_count[n] == 0 and w_rows.shape[0] == 0:
+                co_count[n] = 0
+                continue
             h = Hin[n]
-            s_row = S[n]
+            h_row, s_row, r_row = H[n], S[n], R[n]
             for j in range(n_out):
-                sel = s_row[j]
-                best[j] = W[j, sel] + h[sel]
-                arg[j] = sel
-                sec[j] = zero
-            compared = n_out
-            for t in range(ci_count[n]):
-                i = ci_idx[n, t]
-                hi = h[i]
-                if not improves(hi, ci_old[n, t], maximize):
-                    continue
-                w = WT[i]
-                compared += n_out
+                old[j] = h_row[j]
+            compared = 0
+            if 4 * ci_count[n] >= n_in:
                 for j in range(n_out):
-                    if s_row[j] == i:
-                        continue
-                    v = w[j] + hi
-                    if improves(v, best[j], maximize) or (v == best[j] and i < arg[j]):
-                        sec[j] = better_of(sec[j], best[j], maximize)
-                        best[j] = v
-                        arg[j] = i
+                    dirty[j] = True
+            else:
+                for j in range(n_out):
+                    dirty[j] = False
+                for t in range(ci_count[n]):
+                    i = ci_idx[n, t]
+                    hi = h[i]
+                    w = WT[i]
+                    if improves(hi, ci_old[n, t], maximize):
+                        for j in range(n_out):
+                            process_candidate(w[j] + hi, i, h_row, s_row, r_row, dirty, j, maximize)
                     else:
-                        sec[j] = better_of(sec[j], v, maximize)
-            for e in range(w_rows.shape[0]):
-                if not w_improving[e]:
-                    continue
-                j = w_rows[e]
-                i = w_cols[e]
-                if s_row[j] == i or arg[j] == i:
-                    continue
-                compared += 1
-                v = W[j, i] + h[i]
-                if improves(v, best[j], maximize) or (v == best[j] and i < arg[j]):
-                    sec[j] = better_of(sec[j], best[j], maximize)
-                    best[j] = v
-                    arg[j] = i
-                else:
-                    sec[j] = better_of(sec[j], v, maximize)
+                        for j in range(n_out):
+                            process_selected(w[j] + hi, i, h_row, s_row, r_row, dirty, j, maximize)
+                compared += ci_count[n] * n_out
+                for e in range(w_rows.shape[0]):
+                    j = w_rows[e]
+                    i = w_cols[e]
+                    process_candidate(W[j, i] + h[i], i, h_row, s_row, r_row, dirty, j, maximize)
+                compared += w_rows.shape[0]
             changed = 0
             rescans = 0
             for j in range(n_out):
-                old = H[n, j]
-                sel = s_row[j]
-                cur = W[j, sel] + h[sel]
-                keep = (not improves(old, cur, maximize)) or improves(
-                    best[j], worse_of(old, R[n, j], maximize), maximize
-                )
-                if keep:
-                    new_value, new_arg = best[j], arg[j]
-                    R[n, j] = better_of(R[n, j], sec[j], maximize)
-                else:
-                    new_value, new_arg, R[n, j] = rescan_row(W[j], h, maximize)
+                if dirty[j]:
+                    h_row[j], s_row[j], r_row[j] = rescan_row(W[j], h, maximize)
                     rescans += 1
-                if new_value != old:
+                if h_row[j] != old[j]:
                     co_idx[n, changed] = j
-                    co_old[n, changed] = old
+                    co_old[n, changed] = old[j]
                     changed += 1
-                H[n, j] = new_value
-                s_row[j] = new_arg
             co_count[n] = changed
             work[n, 0] += compared
             work[n, 1] += rescans
@@ -148,8 +168,8 @@ def repair_layer(Hin, W, WT, H, S, R, maximize,  # noqa: N803
 def shift_linear_columns(Z, columns, coef, r, old):  # noqa: N803
     """Cached linear repair after ``A[m] -= Σ_s coef[s, c] x_s`` and
     ``b[m] -= Σ_s coef[s, c]`` for ``m = columns[c]``:
-    ``Z[n, m] -= Σ_s coef[s, c] (r[s, n] + 1)`` with ``r[s] = X x_s``.
-    The previous values go to ``old[n, c]``."""
+    ``Z[n, m] -= Σ_s coef[s, c] (r[s, n] + 1)`` with ``r[s] = X x_s``. The previous
+    values go to ``old[n, c]``."""
     for n in nb.prange(Z.shape[0]):
         for c in range(columns.shape[0]):
             m = columns[c]
