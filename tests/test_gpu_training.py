@@ -441,6 +441,7 @@ def problem(kind, dtype, seed_value=0):
     """(model, X, y) of a small training problem."""
     rng = np.random.default_rng(seed_value)
     if kind == "iris":
+        pytest.importorskip("sklearn")
         X, y = mp.load_iris()  # noqa: N806
         X = (X - X.mean(axis=0)) / X.std(axis=0)  # noqa: N806
         model = mp.LMM(4, 16, 8, 3, seed=seed_value, dtype=dtype)
