@@ -236,7 +236,8 @@ def test_cuda_sources_compile(filename, tmp_path):
 def test_importing_the_gpu_modules_needs_no_cupy():
     code = (
         "import sys; sys.modules['cupy'] = None\n"
-        "import maxplus, maxplus.kernels.gpu, maxplus.kernels.gpu_twin\n"
+        "import maxplus, maxplus.kernels.gpu, maxplus.kernels.gpu_twin, maxplus.gpu_training\n"
+        "maxplus.kernels.gpu_twin.TwinKernels()\n"
         "print('imported')"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

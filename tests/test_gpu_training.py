@@ -768,17 +768,18 @@ def test_gpu_repair_equals_twin(cuda, twin, dtype, n_out, maximize, kind, shared
 
 
 def cupy_problem(kind, dtype, seed_value=0):
-    """A problem with the model on the GPU (the same parameters as on the CPU)."""
+    """A problem with a copy of the model on the GPU (the same parameters)."""
     model, X, y = problem(kind, dtype, seed_value)  # noqa: N806
-    A, b, B, C = (backend.to_numpy(p) for p in model.named_parameters().values())  # noqa: N806
     cp = backend.require_cupy()
+    lin = model.layers[0]
+    layers = [mp.Linear(cp.asarray(lin.weight), cp.asarray(lin.bias))]
+    for layer in model.layers[1:]:
+        layers.append(type(layer)(cp.asarray(layer.weight), layer.maximize))
     if kind == "deep":
-        layers = [mp.Linear(cp.asarray(A), cp.asarray(b))]
-        for layer in model.layers[1:]:
-            layers.append(type(layer)(cp.asarray(layer.weight), layer.maximize))
         gpu_model = mp.Sequential(layers, backend="cupy")
     else:
-        gpu_model = mp.LMM.from_arrays(*(cp.asarray(a) for a in (A, b, B, C)))
+        gpu_model = mp.LMM.from_arrays(layers[0].weight, layers[0].bias, *(
+            layer.weight for layer in layers[1:]))  # fmt: skip
     return model, gpu_model, X, y
 
 

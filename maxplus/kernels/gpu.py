@@ -1,10 +1,20 @@
-"""CUDA kernels for CuPy arrays: the tropical product with selected indices.
+"""CUDA kernels for CuPy arrays: the tropical product, and the GPU trainers' kernels.
 
-The CUDA C source lives beside this module (``tropical_product.cu``) and is
-compiled at run time by :class:`cupy.RawModule` (NVRTC), once per dtype, for the
-device in use. The kernel is a template; its tile sizes are chosen here, in
-:data:`TILES`, and reach the source only as template arguments, so that the CPU
-twin (:mod:`.gpu_twin`), the compile test and the kernel all read one table.
+The CUDA C sources live beside this module and are compiled at run time by
+:class:`cupy.RawModule` (NVRTC), then cached on disk by CuPy:
+
+* ``tropical_product.cu``: the tiled tropical product with selected indices. Its
+  tile sizes are chosen here, in :data:`TILES`, and reach the source only as
+  template arguments, so that the CPU twin (:mod:`.gpu_twin`), the compile test
+  and the kernel all read one table;
+* ``linear.cu``: fixed-order arithmetic (the linear forward, any subset of its
+  columns, the weight gradient, the cached column repair, parameter updates);
+* ``tropical_training.cu``: the tropical layers' state with runner bounds, its
+  repair after a sparse step, backpropagation through selections, losses.
+
+:func:`cuda_programs` lists every source and the template instances compiled from
+it (the compile test builds exactly these with ``nvcc``). :class:`CudaKernels`
+bundles the trainers' launchers; :mod:`maxplus.gpu_training` drives them.
 
 CuPy is imported lazily: importing this module never needs it.
 """

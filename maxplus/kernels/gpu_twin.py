@@ -1,7 +1,7 @@
-"""CPU twins of the CUDA tropical product (:mod:`.gpu`), so that its logic is
-exercised on machines without a GPU.
+"""CPU twins of the CUDA kernels (:mod:`.gpu`), so that their logic is exercised on
+machines without a GPU.
 
-Two twins, from two sides:
+The tropical product, from two sides:
 
 * :func:`tropical_product_twin`, in NumPy, runs the kernel's *algorithm* with the
   kernel's tile table (:data:`.gpu.TILES`): the same padded shared-memory tiles
@@ -18,7 +18,17 @@ Two twins, from two sides:
   edges of the real source; only the few lines of inline PTX (the device branch of
   ``keep_first_best``) are replaced by their C++ branch.
 
-On a GPU, the tests compare the real kernel with :func:`tropical_product_twin`.
+The trainers' kernels (``linear.cu``, ``tropical_training.cu``), likewise:
+
+* :class:`TwinKernels`: a twin of each kernel with the same arithmetic in the same
+  order (NumPy) and the same per-output logic (numba loops), behind the methods of
+  :class:`.gpu.CudaKernels`, so that :mod:`maxplus.gpu_training` runs unchanged on
+  NumPy arrays;
+* :class:`EmulatedKernels`: :class:`.gpu.CudaKernels` itself (its grids, arguments
+  and staging) driving the CUDA sources compiled for the CPU by :class:`HostProgram`
+  (the same shim, plus warp ballots and atomics).
+
+On a GPU, the tests compare the real kernels with the twins.
 """
 
 from __future__ import annotations
