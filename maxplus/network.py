@@ -201,6 +201,19 @@ class Sequential:
         for name, value in params.items():
             live[name][...] = value
 
+    def save(self, path) -> None:
+        """Write the model to an ``.npz`` file (no pickle); see :mod:`maxplus.io`."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, backend: str = "numpy"):
+        """Read a model written by :meth:`save`."""
+        from .io import load_model
+
+        return load_model(path, backend=backend)
+
     def tree(self, x, classes=None):
         """The short computational tree of one sample: see :func:`computational_tree`."""
         from .tree import computational_tree

@@ -34,19 +34,20 @@ CACHE_BYTES = 256 * 2**20
 
 
 class ProductCache:
-    """``r_s = X x_s`` for recently selected samples ``s`` (an LRU cache)."""
+    """``r_s = X x_s`` (float64) for recently selected samples ``s`` (an LRU cache)."""
 
     def __init__(self, X, max_bytes=CACHE_BYTES):  # noqa: N803
         self.X = X
         self.entries = OrderedDict()
-        self.capacity = max(1, max_bytes // max(1, X.shape[0] * X.itemsize))
+        self.capacity = max(1, max_bytes // max(1, 8 * X.shape[0]))
+        self.max_sq_norm = float(np.max(np.sum(np.square(X, dtype=np.float64), axis=1), initial=0))
         self.hits = self.misses = 0
 
     def get(self, s: int):
         r = self.entries.get(s)
         if r is None:
             self.misses += 1
-            r = self.X @ self.X[s]
+            r = self.X @ self.X[s].astype(np.float64)
             self.entries[s] = r
             if len(self.entries) > self.capacity:
                 self.entries.popitem(last=False)
@@ -57,23 +58,77 @@ class ProductCache:
 
 
 class LayerState:
-    """Outputs ``H``, selections ``S`` and runner bounds ``R`` of one tropical layer."""
+    """One tropical layer's stored state for every sample (see
+    :mod:`maxplus.kernels.cpu_repair`): outputs ``H``, selections ``S``, seconds
+    ``S2``, runner bounds ``R3``, input thresholds ``T`` and the drift accumulators."""
 
     def __init__(self, layer, Hin):  # noqa: N803
+        N, n_in = Hin.shape  # noqa: N806
+        n_out = layer.weight.shape[0]
         self.layer = layer
         self.maximize = layer.maximize
         self.WT = np.ascontiguousarray(layer.weight.T)
-        N, n_out = Hin.shape[0], layer.weight.shape[0]  # noqa: N806
         self.H = np.empty((N, n_out), dtype=Hin.dtype)
         self.S = np.empty((N, n_out), dtype=np.int32)
-        self.R = np.empty((N, n_out), dtype=Hin.dtype)
-        self.recompute(Hin)
+        self.S2 = np.empty((N, n_out), dtype=np.int32)
+        self.R3 = np.empty((N, n_out), dtype=np.float64)
+        self.T = np.empty((N, n_in), dtype=np.float64)
+        self.Dt = np.zeros(N, dtype=np.float64)
+        self.Dr = np.zeros(N, dtype=np.float64)
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
         self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)  # previous output values
+        self.rebuild(Hin)
 
-    def recompute(self, Hin) -> None:  # noqa: N803
-        tropical_product_top2(Hin, self.WT, self.H, self.S, self.R, self.maximize)
+    def rebuild(self, Hin) -> None:  # noqa: N803
+        """Exact state from the inputs; ``margin`` absorbs rounding in stored bounds."""
+        W = self.layer.weight
+        scale = max(float(np.abs(Hin).max(initial=0.0)), float(np.abs(W).max(initial=0.0)))
+        self.margin = 64 * float(np.finfo(Hin.dtype).eps) * (1.0 + 4.0 * scale)
+        cpu_repair.initial_state(
+            Hin,
+            W,
+            self.H,
+            self.S,
+            self.S2,
+            self.R3,
+            self.T,
+            self.Dt,
+            self.Dr,
+            self.maximize,
+            self.margin,
+        )
+
+    def repair(self, Hin, count, idx, old, rows, cols, step, work):  # noqa: N803
+        """Repair after the inputs listed per sample changed and weights moved by
+        ``-step``; the changed outputs are left in ``changed_*``."""
+        W = self.layer.weight
+        self.WT[cols, rows] = W[rows, cols]
+        w_gain = float(np.abs(step).max(initial=0.0))
+        cpu_repair.repair_layer(
+            Hin,
+            W,
+            self.WT,
+            self.H,
+            self.S,
+            self.S2,
+            self.R3,
+            self.T,
+            self.Dt,
+            self.Dr,
+            self.maximize,
+            count,
+            idx,
+            old,
+            rows,
+            cols,
+            w_gain,
+            self.margin,
+            self.changed_count,
+            self.changed_idx,
+            self.changed_old,
+            work,
+        )
 
 
 class SparseTrainer:
@@ -88,27 +143,22 @@ class SparseTrainer:
         self.tree = gradients.TreeBackward(model)
         self.flops_last = 0
         self.steps_since_refresh = 0
-        self.counters = {"rescans": 0, "compared": 0, "refreshes": 0, "changed_samples": 0}
+        self.coef_since_refresh = 0.0
+        self.counters = dict.fromkeys(("refreshes", "changed_samples", *WORK_NAMES), 0)
         self._touched = {}
-        self.refresh()
-
-    # ---- state -----------------------------------------------------------------
-    def refresh(self) -> None:
-        """Recompute the whole state from the parameters (as a forward pass does)."""
-        lin = self.model.layers[0]
-        N = self.X.shape[0]  # noqa: N806
-        self.Z = np.empty((N, lin.weight.shape[0]), dtype=self.model.dtype)
-        linear_forward(self.X, np.ascontiguousarray(lin.weight.T), lin.bias, self.Z)
+        lin = model.layers[0]
+        N = X.shape[0]  # noqa: N806
+        self.Z = np.empty((N, lin.weight.shape[0]), dtype=model.dtype)
+        linear_forward(X, np.ascontiguousarray(lin.weight.T), lin.bias, self.Z)
         self.layers = []
         Hin = self.Z
-        for layer in self.model.layers[1:]:
+        for layer in model.layers[1:]:
             self.layers.append(LayerState(layer, Hin))
             Hin = self.layers[-1].H
-        self.L = row_losses(self.scores, self.y, self.loss)
-        self.work = np.zeros((N, 2), dtype=np.int64)
-        self.steps_since_refresh = 0
-        self.counters["refreshes"] += 1
+        self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)
+        self.L = row_losses(self.scores, y, loss)
 
+    # ---- state -----------------------------------------------------------------
     @property
     def scores(self):
         return self.layers[-1].H
@@ -120,6 +170,43 @@ class SparseTrainer:
     def state_values(self):
         """``[Z, H_1, ..., H_L]``, comparable with ``model.forward(X).values``."""
         return [self.Z] + [state.H for state in self.layers]
+
+    def refresh_linear(self):
+        """Recompute ``Z`` exactly, ending the cached updates' rounding drift; returns
+        the columns that differed and their previous values."""
+        lin = self.model.layers[0]
+        fresh = np.empty_like(self.Z)
+        linear_forward(self.X, np.ascontiguousarray(lin.weight.T), lin.bias, fresh)
+        columns = np.flatnonzero(np.any(fresh != self.Z, axis=0))
+        z_old = np.ascontiguousarray(self.Z[:, columns])
+        self.Z[...] = fresh
+        self.steps_since_refresh = 0
+        self.coef_since_refresh = 0.0
+        self.counters["refreshes"] += 1
+        return columns, z_old
+
+    def drift_bound(self) -> float:
+        """Bound on ``|Z_cached − Z_fresh|`` after the cached linear updates since the
+        last exact recomputation (0 in exact mode).
+
+        With ``t`` updates since then, unit roundoff ``u``, ``S1 = max_n ‖x_n‖₁ max|A|
+        + max|b|`` and ``c`` the sum over those updates of ``max |η ζ|``:
+        ``u (3 c (max ‖x‖² + 1) + t (S1 + 2 max|Z|) + 2 d S1)``: each update rounds
+        ``z``, the parameter change and its product once; each forward pass sums
+        ``d`` products.
+        """
+        if self.exact:
+            return 0.0
+        lin = self.model.layers[0]
+        u = float(np.finfo(self.Z.dtype).eps)
+        d = self.X.shape[1]
+        s1 = float(np.abs(self.X).sum(axis=1).max(initial=0)) * float(
+            np.abs(lin.weight).max()
+        ) + float(np.abs(lin.bias).max())
+        z_max = float(np.abs(self.Z).max(initial=0))
+        t = self.steps_since_refresh
+        c = self.coef_since_refresh
+        return u * (3 * c * (self.cache.max_sq_norm + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
 
     # ---- the trainer protocol ----------------------------------------------------
     def losses(self) -> np.ndarray:
@@ -140,39 +227,20 @@ class SparseTrainer:
     def apply(self, eta: float, g: gradients.SparseGradient) -> None:
         """θ ← θ − η g on the tree's entries, then repair the state."""
         flop_count = flops.tree_flops(self.model, g.samples.size, g)
-        old, linear_flops = self.update_linear(eta, g)
-        flop_count += linear_flops
-        weight_changes = self.update_tropical(eta, g)
-        if self.steps_since_refresh + 1 >= self.refresh_every and not self.exact:
-            self.refresh()
-            self.flops_last = flop_count + flops.forward_flops(self.model, self.X.shape[0])
-            return
-        self.steps_since_refresh += 1
-        self.work[:] = 0
-        N = self.X.shape[0]  # noqa: N806
         columns = g.linear_rows
+        z_old, linear_flops = self.update_linear(eta, g)
+        steps = self.update_tropical(eta, g)
+        self.steps_since_refresh += 1
+        if self.steps_since_refresh >= self.refresh_every and not self.exact:
+            columns, z_old = merge_columns(columns, z_old, *self.refresh_linear())
+            linear_flops += 2 * self.X.shape[0] * self.X.shape[1] * self.Z.shape[1]
+        N = self.X.shape[0]  # noqa: N806
         count = np.full(N, columns.size, dtype=np.int64)
         idx = np.broadcast_to(columns.astype(np.int64), (N, columns.size))
-        Hin = self.Z
-        for state, (w_rows, w_cols) in zip(self.layers, weight_changes, strict=True):
-            cpu_repair.repair_layer(
-                Hin,
-                state.layer.weight,
-                state.WT,
-                state.H,
-                state.S,
-                state.R,
-                state.maximize,
-                count,
-                idx,
-                old,
-                w_rows,
-                w_cols,
-                state.changed_count,
-                state.changed_idx,
-                state.changed_old,
-                self.work,
-            )
+        Hin, old = self.Z, z_old
+        self.work[:] = 0
+        for state, entries, step in zip(self.layers, g.tropical, steps, strict=True):
+            state.repair(Hin, count, idx, old, entries.rows, entries.cols, step, self.work)
             Hin, count, idx, old = (
                 state.H,
                 state.changed_count,
@@ -181,17 +249,27 @@ class SparseTrainer:
             )
         changed = np.flatnonzero(count)
         row_losses(self.scores, self.y, self.loss, rows=changed, out=self.L)
-        compared, rescans = (int(v) for v in self.work.sum(axis=0))
-        self.counters["compared"] += compared
-        self.counters["rescans"] += rescans
         self.counters["changed_samples"] += changed.size
-        widths = [state.layer.weight.shape[1] for state in self.layers]
-        rescan_flops = 2 * rescans * max(widths)
         self.flops_last = (
             flop_count
-            + 2 * compared
-            + rescan_flops
+            + linear_flops
+            + self.repair_flops()
             + changed.size * loss_flops(self.model.n_classes)
+        )
+
+    def repair_flops(self) -> int:
+        """FLOPs of the repair kernels: per pass over a layer's outputs 2 per output
+        (add, compare), per rescan 2 per input, per swap 3."""
+        work = self.work.sum(axis=0)
+        for name, value in zip(WORK_NAMES, work, strict=True):
+            self.counters[name] += int(value)
+        widest_out = max(state.layer.weight.shape[0] for state in self.layers)
+        widest_in = max(state.layer.weight.shape[1] for state in self.layers)
+        passes = int(work[cpu_repair.SCANS] + 2 * work[cpu_repair.TAKEOVER_PASSES])
+        return (
+            2 * widest_out * passes
+            + 2 * widest_in * int(work[cpu_repair.RESCANS])
+            + 3 * int(work[cpu_repair.SWAPS])
         )
 
     def update_linear(self, eta, g):
@@ -212,20 +290,19 @@ class SparseTrainer:
         misses = self.cache.misses
         r = np.stack([self.cache.get(int(s)) for s in g.samples]) if M.size else np.empty((0, N))
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype))
+        self.coef_since_refresh += float(np.abs(coef).max(initial=0.0))
         cpu_repair.shift_linear_columns(self.Z, M, coef, r, old)
         return old, 2 * N * d * (self.cache.misses - misses) + 3 * N * M.size * g.samples.size
 
     def update_tropical(self, eta, g):
-        """Move the tropical entries; returns per layer the changed (rows, cols)."""
-        changes = []
-        for i, (state, entries) in enumerate(zip(self.layers, g.tropical, strict=True), start=1):
-            W = state.layer.weight
+        """Move the tropical entries (W −= η g); returns the steps ``η g`` per layer."""
+        steps = []
+        for i, entries in enumerate(g.tropical, start=1):
             step = eta * entries.values
-            W[entries.rows, entries.cols] -= step
-            state.WT[entries.cols, entries.rows] = W[entries.rows, entries.cols]
-            changes.append((entries.rows, entries.cols))
+            self.model.layers[i].weight[entries.rows, entries.cols] -= step
+            steps.append(step)
             self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
-        return changes
+        return steps
 
     def info(self) -> dict:
         return dict(
@@ -234,3 +311,16 @@ class SparseTrainer:
             exact=self.exact,
             refresh_every=self.refresh_every,
         )
+
+
+WORK_NAMES = ("scans", "takeover_passes", "swaps", "rescans", "certified")
+
+
+def merge_columns(columns, z_old, more_columns, more_old):
+    """Union of two sets of changed columns with their previous values (sorted);
+    where a column is in both, the first set's previous value is kept."""
+    keep = np.isin(more_columns, columns, invert=True)
+    columns = np.concatenate([columns, more_columns[keep]])
+    z_old = np.concatenate([z_old, more_old[:, keep]], axis=1)
+    order = np.argsort(columns)
+    return columns[order], np.ascontiguousarray(z_old[:, order])

@@ -113,7 +113,7 @@ def torch_fit(
         with torch.no_grad():
             for p in net.params:
                 p -= eta * p.grad
-        objectives.append(float(F))
+        objectives.append(float(F.detach()))
         if record:
             trajectory.append(net.numpy_parameters())
     return net.numpy_parameters(), objectives, trajectory

@@ -139,7 +139,7 @@ def check_labels(y, n_samples: int, n_classes: int, xp):
         raise TypeError(f"y has dtype {y_host.dtype}; expected integer class labels")
     bad = (y_host < 0) | (y_host >= n_classes)
     if np.any(bad):
-        value = y_host[np.argmax(bad)]
+        value = y_host[np.argmax(bad)].item()
         raise ValueError(
             f"y has label {value!r} outside 0..{n_classes - 1} (the model has {n_classes} classes)"
         )

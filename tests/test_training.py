@@ -1,0 +1,347 @@
+"""The sparse trainer produces the iterates of dense backpropagation and autograd.
+
+Iterates are compared by their parameters (float64). ``exact=True`` keeps the
+sparse state bitwise equal to a fresh forward pass, and the sparse and dense
+trainers then agree bitwise; the cached mode agrees to rounding.
+"""
+
+import numpy as np
+import pytest
+
+import maxplus as mp
+from maxplus.dense import DenseTrainer
+from maxplus.objectives import top_q
+from maxplus.sparse import SparseTrainer
+from maxplus.torch_reference import autograd_gradient, torch_fit
+
+STACKS = {
+    "maxplus": ([5, 9, 3], ["MaxPlus"]),
+    "lmm": ([5, 12, 8, 3], ["MinPlus", "MaxPlus"]),
+    "deep": ([5, 10, 8, 6, 4], ["MaxPlus", "MinPlus", "MaxPlus"]),
+}
+OBJECTIVES = ["worst", ("topq", 6), "mean"]
+
+
+def problem(seed, sizes, n=90, ties=False):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0]))
+    if ties:
+        X = np.round(2 * X) / 2
+    y = rng.integers(0, sizes[-1], n)
+    return X, y
+
+
+def params_of(model):
+    return {name: a.copy() for name, a in model.named_parameters().items()}
+
+
+def assert_params_equal(a, b, atol=0.0):
+    for name in a:
+        if atol == 0.0:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+        else:
+            np.testing.assert_allclose(a[name], b[name], rtol=0, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("objective", OBJECTIVES, ids=str)
+@pytest.mark.parametrize("loss", ["cross_entropy", "hinge"])
+def test_sparse_dense_and_autograd_iterates_agree(stack, objective, loss):
+    sizes, kinds = STACKS[stack]
+    X, y = problem(7, sizes)
+    start = mp.make_sequential(sizes, kinds, seed=3, dtype="float64")
+    runs = {}
+    for method, exact in [("dense", False), ("sparse", True), ("sparse", False)]:
+        model = start.copy()
+        mp.fit(
+            model,
+            X,
+            y,
+            objective=objective,
+            method=method,
+            steps=200,
+            lr=0.05,
+            loss=loss,
+            exact=exact,
+            refresh_every=37,
+        )
+        runs[method, exact] = params_of(model)
+    assert_params_equal(runs["sparse", True], runs["dense", False])
+    assert_params_equal(runs["sparse", False], runs["dense", False], atol=1e-12)
+    reference, _, _ = torch_fit(start, X, y, objective=objective, steps=200, lr=0.05, loss=loss)
+    assert_params_equal(runs["dense", False], reference, atol=1e-9)
+    # the runs really moved: a test of equal iterates must not compare still models
+    assert (
+        max(np.abs(runs["dense", False][n] - start.named_parameters()[n]).max() for n in reference)
+        > 1e-2
+    )
+
+
+@pytest.mark.parametrize("step,lr", [("diminishing", 0.2), ("polyak", 0.5)])
+def test_step_rules_match_autograd(step, lr):
+    sizes, kinds = STACKS["lmm"]
+    X, y = problem(11, sizes)
+    start = mp.make_sequential(sizes, kinds, seed=5, dtype="float64")
+    model = start.copy()
+    result = mp.fit(model, X, y, method="sparse", steps=300, step=step, lr=lr, target=0.1)
+    reference, objectives, _ = torch_fit(start, X, y, steps=300, step=step, lr=lr, target=0.1)
+    assert_params_equal(params_of(model), reference, atol=1e-9)
+    np.testing.assert_allclose(result.history["objective"], objectives, rtol=0, atol=1e-10)
+
+
+def test_tropical_gemm_autograd_is_the_same_reference():
+    sizes, kinds = STACKS["lmm"]
+    X, y = problem(2, sizes)
+    start = mp.make_sequential(sizes, kinds, seed=1, dtype="float64")
+    plain, _, _ = torch_fit(start, X, y, steps=100, lr=0.05, impl="plain")
+    gemm, _, _ = torch_fit(start, X, y, steps=100, lr=0.05, impl="tropical_gemm")
+    assert_params_equal(plain, gemm, atol=1e-9)
+
+
+def test_iris_iterates_agree_after_many_steps():
+    X, y = mp.load_iris()
+    X = mp.Standardizer().fit_transform(X)
+    start = mp.LMM(4, 16, 8, 3, seed=0, dtype="float64")
+    sparse, dense = start.copy(), start.copy()
+    mp.fit(sparse, X, y, method="sparse", steps=500, lr=0.05, exact=True)
+    mp.fit(dense, X, y, method="dense", steps=500, lr=0.05)
+    assert_params_equal(params_of(sparse), params_of(dense))
+    reference, _, _ = torch_fit(start, X, y, steps=500, lr=0.05)
+    assert_params_equal(params_of(sparse), reference, atol=1e-9)
+
+
+def check_state(trainer, model, X, exact):
+    """The repaired state against a fresh forward pass."""
+    fresh = model.forward(X)
+    Z = trainer.state_values()[0]
+    if exact:
+        np.testing.assert_array_equal(Z, fresh.values[0])
+    else:
+        assert np.max(np.abs(Z - fresh.values[0])) <= trainer.drift_bound()
+    # the tropical state is exact given the stored linear outputs
+    Hin = Z
+    for i, layer in enumerate(model.layers[1:], start=1):
+        values, selections = layer.forward(Hin, np)
+        np.testing.assert_array_equal(trainer.state_values()[i], values)
+        np.testing.assert_array_equal(trainer.selections[i], selections)
+        Hin = values
+    if exact:
+        np.testing.assert_array_equal(
+            trainer.losses(), DenseTrainer(model, X, trainer.y, trainer.loss).losses()
+        )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("ties", [False, True])
+def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ties):
+    sizes, kinds = STACKS[stack]
+    X, y = problem(13, sizes, ties=ties)
+    model = mp.make_sequential(sizes, kinds, seed=2, dtype="float64")
+    if ties:  # weights on a grid: exact ties between candidates are frequent
+        for layer in model.layers:
+            layer.weight[...] = np.round(8 * layer.weight) / 8
+    trainer = SparseTrainer(model, X, y, "cross_entropy", exact=exact, refresh_every=23)
+    for _ in range(150):
+        check_state(trainer, model, X, exact)
+        rows = top_q(trainer.losses(), 2)
+        g = trainer.gradient(rows, 2)
+        trainer.apply(0.05, g)
+    check_state(trainer, model, X, exact)
+
+
+def test_cached_drift_bound_is_meaningful():
+    sizes, kinds = STACKS["lmm"]
+    X, y = problem(3, sizes)
+    model = mp.make_sequential(sizes, kinds, seed=2, dtype="float64")
+    trainer = SparseTrainer(model, X, y, "cross_entropy", refresh_every=10**6)
+    for _ in range(200):
+        rows = top_q(trainer.losses(), 1)
+        trainer.apply(0.05, trainer.gradient(rows, 1))
+    drift = np.max(np.abs(trainer.Z - model.forward(X).values[0]))
+    assert 0 < drift <= trainer.drift_bound() < 1e-9
+
+
+def test_subgradient_is_the_short_tree_of_autograd():
+    X, y = mp.load_mnist5k()
+    X, y = X[:200], y[:200]
+    model = mp.LMM(784, 64, 32, 10, seed=0, dtype="float64")
+    trainer = SparseTrainer(model, X, y, "cross_entropy")
+    rows = top_q(trainer.losses(), 1)
+    g = trainer.gradient(rows, 1)
+    K, d = 10, 784
+    assert g.nnz <= 2 * K + K * (d + 1)
+    auto = autograd_gradient(model, X, y, objective="worst")
+    for name, dense in g.to_dense(model).items():
+        np.testing.assert_allclose(dense, auto[name], rtol=0, atol=1e-12, err_msg=name)
+        assert np.count_nonzero(auto[name]) <= np.count_nonzero(dense) + 0  # autograd is as sparse
+
+
+@pytest.mark.parametrize("q", [1, 3])
+def test_subgradient_size_bound_per_selected_sample(q):
+    for stack, (sizes, kinds) in STACKS.items():
+        X, y = problem(4, sizes)
+        model = mp.make_sequential(sizes, kinds, seed=0, dtype="float64")
+        trainer = SparseTrainer(model, X, y, "cross_entropy")
+        g = trainer.gradient(top_q(trainer.losses(), q), q)
+        K, d, depth = sizes[-1], sizes[0], len(kinds)
+        assert g.nnz <= q * (depth * K + K * (d + 1)), stack
+        assert g.linear_rows.size <= q * K
+
+
+def test_dense_flops_formula_by_hand():
+    model = mp.LMM(3, 4, 2, 5, seed=0)
+    N = 7
+    forward = 2 * N * 3 * 4 + N * 4 + 2 * N * 4 * 2 + 2 * N * 2 * 5 + N * 5 * 5
+    backward = 2 * N * 2 + 2 * N * 5 + 2 * N * 3 * 4 + N * 4
+    update = 2 * (4 * 3 + 4 + 2 * 4 + 5 * 2)
+    assert mp.flops.dense_step_flops(model, N) == forward + backward + update
+
+
+def test_history_flops_and_best_iterate():
+    sizes, kinds = STACKS["lmm"]
+    X, y = problem(5, sizes)
+    for method in ("dense", "sparse"):
+        model = mp.make_sequential(sizes, kinds, seed=1, dtype="float64")
+        result = mp.fit(model, X, y, method=method, steps=120, lr=0.2)
+        history = result.history
+        assert all(len(v) == 120 for v in history.values())
+        if method == "dense":
+            assert set(history["flops"]) == {mp.flops.dense_step_flops(model, len(X))}
+        else:
+            assert all(0 < f < mp.flops.dense_step_flops(model, len(X)) for f in history["flops"])
+        objectives = history["objective"] + [result.final_objective]
+        assert result.best_objective == min(objectives)
+        assert objectives[result.best_step] == result.best_objective
+        check = mp.fit(result.best.copy(), X, y, method="dense", steps=1, lr=1e-9)
+        assert check.history["objective"][0] == pytest.approx(result.best_objective, abs=1e-12)
+        worst = [int(np.argmax(DenseTrainer(result.model, X, y, "cross_entropy").losses()))]
+        assert len(worst) == 1
+
+
+def test_keyboard_interrupt_leaves_a_complete_iterate(monkeypatch):
+    import signal
+
+    sizes, kinds = STACKS["lmm"]
+    X, y = problem(6, sizes)
+    start = mp.make_sequential(sizes, kinds, seed=1, dtype="float64")
+    model = start.copy()
+    from maxplus import sparse
+
+    calls = {"n": 0}
+    original = sparse.SparseTrainer.update_tropical
+
+    def interrupted(self, eta, g):
+        calls["n"] += 1
+        steps = original(self, eta, g)
+        if calls["n"] == 5:  # Ctrl-C arrives in the middle of the 5th update
+            signal.raise_signal(signal.SIGINT)
+        return steps
+
+    monkeypatch.setattr(sparse.SparseTrainer, "update_tropical", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mp.fit(model, X, y, method="sparse", steps=50, lr=0.1)
+    reference = start.copy()
+    mp.fit(reference, X, y, method="dense", steps=5, lr=0.1)
+    assert_params_equal(params_of(model), params_of(reference), atol=1e-12)
+
+
+def test_progress_bar_reports_the_objective(capsys):
+    sizes, kinds = STACKS["maxplus"]
+    X, y = problem(1, sizes)
+    mp.fit(mp.make_sequential(sizes, kinds, seed=0), X, y, steps=5, progress=True)
+    assert "objective" in capsys.readouterr().err
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = mp.LMM(4, 6, 5, 3, seed=2)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = mp.Sequential.load(path)
+    assert isinstance(loaded, mp.LMM)
+    assert_params_equal(params_of(model), params_of(loaded))
+    deep = mp.make_sequential([4, 6, 5, 3], ["MaxPlus", "MaxPlus"], dtype="float64")
+    deep.save(tmp_path / "deep.npz")
+    again = mp.Sequential.load(tmp_path / "deep.npz")
+    assert [layer.kind for layer in again.layers] == ["Linear", "MaxPlus", "MaxPlus"]
+    assert again.dtype == np.float64
+
+
+def test_loading_refuses_bad_files(tmp_path):
+    from maxplus.io import ModelFileError
+
+    model = mp.LMM(4, 6, 5, 3, seed=2)
+    good = dict(np.load(_saved(model, tmp_path / "good.npz")))
+    cases = {
+        "missing": {k: v for k, v in good.items() if k != "2.weight"},
+        "shape": {**good, "1.weight": np.zeros((5, 7), np.float32)},
+        "dtype": {**good, "0.bias": good["0.bias"].astype(np.float64)},
+        "kinds": {**good, "__kinds__": np.array(["Linear", "Softmax", "MaxPlus"])},
+        "format": {**good, "__format__": np.array("other")},
+    }
+    for name, arrays in cases.items():
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **arrays)
+        with pytest.raises(ModelFileError, match=str(path.name)):
+            mp.Sequential.load(path)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ModelFileError, match="junk.npz"):
+        mp.Sequential.load(tmp_path / "junk.npz")
+    obj = tmp_path / "object.npz"
+    np.savez(obj, **{**good, "0.weight": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ModelFileError):
+        mp.Sequential.load(obj)
+
+
+def _saved(model, path):
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,message",
+    [
+        ({"y": np.zeros(5, int)}, ValueError, "X has 20 samples but y has 5"),
+        ({"y": np.full(20, 3)}, ValueError, "label 3 outside 0..2"),
+        ({"y": np.full(20, -1)}, ValueError, "label -1 outside"),
+        ({"y": np.full(20, 0.5)}, ValueError, "integer class labels"),
+        ({"X": np.full((20, 4), np.nan)}, ValueError, "X contains NaN"),
+        ({"X": np.full((20, 4), np.inf)}, ValueError, r"X contains \+inf"),
+        ({"X": np.zeros((20, 5))}, ValueError, "5 features but the model expects 4"),
+        ({"X": np.zeros(20)}, ValueError, "X must be a 2-D"),
+        ({"steps": 0}, ValueError, "steps must be >= 1"),
+        ({"steps": 2.5}, TypeError, "steps must be an integer"),
+        ({"lr": 0.0}, ValueError, "lr must be a finite number > 0"),
+        ({"lr": -1.0}, ValueError, "lr must be"),
+        ({"objective": ("topq", 0)}, ValueError, "1 <= q <= N = 20"),
+        ({"objective": ("topq", 21)}, ValueError, "q = 21"),
+        ({"objective": "median"}, ValueError, "unknown objective"),
+        ({"method": "fast"}, ValueError, "unknown method"),
+        ({"step": "adam"}, ValueError, "unknown step"),
+        ({"loss": "mse"}, ValueError, "unknown loss"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_changes(kwargs, exc, message):
+    model = mp.LMM(4, 6, 5, 3, seed=0)
+    before = params_of(model)
+    args = {"X": np.zeros((20, 4)), "y": np.zeros(20, int), **kwargs}
+    X, y = args.pop("X"), args.pop("y")
+    X_before = np.array(X, copy=True)
+    with pytest.raises(exc, match=message):
+        mp.fit(model, X, y, **args)
+    assert_params_equal(before, params_of(model))
+    np.testing.assert_array_equal(X, X_before)
+
+
+def test_empty_data_is_refused():
+    with pytest.raises(ValueError, match="empty"):
+        mp.fit(mp.LMM(4, 6, 5, 3), np.zeros((0, 4)), np.zeros(0, int))
+
+
+def test_fit_does_not_modify_the_data():
+    X, y = problem(1, [4, 6, 5, 3], n=30)
+    X32 = X.astype(np.float32)
+    X_before, y_before = X32.copy(), y.copy()
+    mp.fit(mp.LMM(4, 6, 5, 3), X32, y, steps=20, method="sparse")
+    np.testing.assert_array_equal(X32, X_before)
+    np.testing.assert_array_equal(y, y_before)
