@@ -1,0 +1,1172 @@
+"""The reproduction's experiments, each a function returning result rows.
+
+``python -m maxplus reproduce`` (:mod:`maxplus.reproduce`) runs them and writes the
+rows to ``results.json`` / ``results.md``; the chapters can call them too. A row is
+
+    {"claim", "dataset", "metric", "ours", "paper", "unit", "config", "note"}
+
+``ours`` is always measured here. ``paper`` comes from :data:`PAPER`, the one place in
+the code that holds the paper's figures (with the paper's wording), and is ``None``
+where the paper gives no figure for the metric. ``config`` records what was run, so
+that every figure can be reproduced and judged.
+
+Experiments (the names ``--only`` accepts; a claim name selects its experiment):
+
+* ``per_iteration_speedup``: seconds per step, sparse against every dense peer
+  (:func:`maxplus.speed.measure_step_times`), MNIST-5k, LMM 784-512-128-10, float32,
+  worst-sample cross-entropy, constant step;
+* ``worst_vs_mean`` (claims ``worst_vs_mean_max_loss``, ``worst_vs_mean_accuracy``):
+  worst-sample (top-q) training by the sparse subgradient method against standard
+  LMM training (mean loss, autograd, Adam; :func:`maxplus.baselines.train_lmm_adam`)
+  from the same initial network, on held-out splits of Iris and MNIST-5k;
+* ``iris_train_time_vs_mlp``: wall time to reach the same test accuracy on Iris, the
+  max-plus model against the paper's MLP baseline;
+* ``step_cost_scaling``: seconds per step against N, h1 and K (log-log slopes);
+* ``topq_family``: the objective from q = 1 (worst sample) to q = N (mean);
+* ``pruning``: units that no training sample selects, removed
+  (:func:`maxplus.pruning.prune`);
+* ``estimator_defaults``: the experiment behind :class:`MaxPlusClassifier`'s defaults.
+
+The configurations live in :data:`PRESETS` (``"full"``, ``"quick"`` and the
+test-only ``"tiny"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from .baselines import accuracy, train_lmm_adam, train_mlp
+from .data import load_dataset, train_test_split
+from .estimator import FeatureScaler
+from .losses import losses
+from .network import LMM
+from .training import fit
+
+__all__ = [
+    "EXPERIMENTS",
+    "PAPER",
+    "PRESETS",
+    "Outcome",
+    "Preset",
+    "WorstConfig",
+    "estimator_defaults",
+    "iris_train_time_vs_mlp",
+    "paper_figure",
+    "per_iteration_speedup",
+    "pruning",
+    "resolve_names",
+    "step_cost_scaling",
+    "topq_family",
+    "worst_vs_mean",
+]
+
+
+# ============================================================================ the paper
+
+
+@dataclass(frozen=True)
+class PaperFigure:
+    """One figure of the paper: ``value`` in ``unit``, with the paper's ``wording``."""
+
+    claim: str
+    key: str
+    value: float
+    unit: str
+    wording: str
+
+
+_SPEEDUP = (
+    "per-iteration time, dense (standard backprop) vs sparse updates: "
+    "5.6 s vs 0.12 s, a 29× speed-up"
+)
+_WORST = (
+    "worst-sample training vs standard (average-loss) LMM training: "
+    "max loss ≈ 1.64, accuracy ≈ 92% vs ≈ 69%"
+)
+_IRIS = (
+    "training time, max-plus vs a standard MLP on Iris: 151 s vs 33 s "
+    "(the paper blames its prototype)"
+)
+
+#: The paper's figures (Enaieh & Fercoq, arXiv:2603.04133), the only copy in the code.
+PAPER = (
+    PaperFigure("per_iteration_speedup", "dense_seconds", 5.6, "s", _SPEEDUP),
+    PaperFigure("per_iteration_speedup", "sparse_seconds", 0.12, "s", _SPEEDUP),
+    PaperFigure("per_iteration_speedup", "speedup", 29.0, "×", _SPEEDUP),
+    PaperFigure("worst_vs_mean_max_loss", "max_loss_worst", 1.64, "", _WORST),
+    PaperFigure("worst_vs_mean_accuracy", "accuracy_worst", 92.0, "%", _WORST),
+    PaperFigure("worst_vs_mean_accuracy", "accuracy_standard", 69.0, "%", _WORST),
+    PaperFigure("iris_train_time_vs_mlp", "maxplus_seconds", 151.0, "s", _IRIS),
+    PaperFigure("iris_train_time_vs_mlp", "mlp_seconds", 33.0, "s", _IRIS),
+)
+
+
+def paper_figure(claim: str, key: str) -> PaperFigure:
+    """The paper's figure ``key`` of ``claim`` (KeyError if the paper has none)."""
+    for figure in PAPER:
+        if figure.claim == claim and figure.key == key:
+            return figure
+    raise KeyError(f"the paper gives no figure {key!r} for claim {claim!r}")
+
+
+# ============================================================================ configuration
+
+
+@dataclass(frozen=True)
+class WorstConfig:
+    """Worst-sample (top-q) training by the subgradient method (:func:`maxplus.fit`).
+
+    ``q`` is a count, or a fraction of the training samples when below 1. ``method``
+    is the trainer: both give the same iterates; the sparse one is the paper's, and
+    the one that saves work when ``q`` is small.
+    """
+
+    sizes: tuple[int, int]
+    q: float
+    step: str
+    lr: float
+    steps: int
+    method: str = "sparse"
+
+
+@dataclass(frozen=True)
+class AdamConfig:
+    """Standard LMM training: Adam on mini-batches of the mean loss."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything an experiment needs to know about its size.
+
+    ``mnist_train`` caps the MNIST training part (None: all of it). The scaling
+    axes list the values of N, h1 and K; each point is timed for
+    ``scaling_seconds`` seconds of steps per method (at least one step).
+    """
+
+    name: str
+    datasets: tuple[str, ...] = ("iris", "mnist5k")
+    test_size: float = 0.2
+    seed: int = 0
+    mnist_train: int | None = None
+    # per_iteration_speedup
+    speed_dataset: str = "mnist5k"
+    speed_samples: int | None = None
+    speed_sizes: tuple[int, int] = (512, 128)
+    speed_steps: int = 200
+    speed_warmup: int = 3
+    speed_seconds: float = 60.0
+    # worst_vs_mean (per data set)
+    worst: dict = field(default_factory=dict)
+    adam: dict = field(default_factory=dict)
+    # iris_train_time_vs_mlp
+    iris_target: float = 0.93
+    iris_max_steps: int = 5000
+    iris_check_every: int = 10
+    mlp_max_epochs: int = 500
+    timing_repeats: int = 3
+    # step_cost_scaling
+    scaling_dataset: str = "mnist5k"
+    scaling_N: tuple[int, ...] = (1000, 2500, 5000, 10000)  # noqa: N815
+    scaling_h1: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    scaling_K: tuple[int, ...] = (2, 5, 10)  # noqa: N815
+    scaling_base: tuple[int, int, int] = (2500, 512, 128)  # N, h1, h2 held fixed
+    scaling_seconds: float = 4.0
+    scaling_steps: int = 200
+    # topq_family
+    topq_datasets: tuple[str, ...] = ("iris",)
+    topq_qs: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 0)  # 0 stands for q = N
+    # pruning
+    prune_datasets: tuple[str, ...] = ("iris", "mnist5k")
+    # estimator_defaults
+    estimator_datasets: tuple[str, ...] = ("iris", "mnist5k")
+    estimator_variants: tuple[str, ...] = (  # on Iris; MNIST runs the defaults only
+        "defaults",
+        "no feature scaling",
+        "worst sample (q=1)",
+        "top 1% (q=0.01)",
+        "diminishing step (lr 0.5)",
+        "polyak step (lr 0.5)",
+        "16/8 units",
+    )
+
+
+#: Iris: the paper's objective itself (q = 1, the worst sample), by the sparse trainer.
+#: lr 0.03 and 3,000 steps: lr 0.01 is still moving at 3,000 steps, lr 0.1 swings a
+#: whole class in and out between iterates (measured on the seeded split).
+IRIS_WORST = WorstConfig(sizes=(64, 32), q=1, step="constant", lr=0.03, steps=3000)
+#: MNIST-5k: the mean of the 10% largest losses (q = 400 of 4,000). With q ≤ 40 the
+#: objective first drives every score to the same value (max loss ≈ ln 10, accuracy
+#: 10%) and stays there for the steps we can afford; q = 400 moves 400 trees a step,
+#: so the dense trainer (same iterates) does it as fast; lr 0.3 collapses likewise.
+MNIST_WORST = WorstConfig(
+    sizes=(64, 32), q=0.1, step="constant", lr=0.05, steps=2000, method="dense"
+)
+IRIS_ADAM = AdamConfig(epochs=100, lr=1e-3, batch_size=16)
+MNIST_ADAM = AdamConfig(epochs=10, lr=1e-3, batch_size=32)
+
+PRESETS = {
+    "full": Preset(
+        "full",
+        worst={"iris": IRIS_WORST, "mnist5k": MNIST_WORST},
+        adam={"iris": IRIS_ADAM, "mnist5k": MNIST_ADAM},
+    ),
+    "quick": Preset(
+        "quick",
+        mnist_train=None,
+        speed_steps=50,
+        speed_seconds=20.0,
+        worst={"iris": IRIS_WORST, "mnist5k": replace(MNIST_WORST, steps=250)},
+        adam={"iris": IRIS_ADAM, "mnist5k": replace(MNIST_ADAM, epochs=3)},
+        timing_repeats=1,
+        scaling_N=(1000, 2000, 4000),
+        scaling_h1=(128, 256, 512),
+        scaling_K=(2, 5, 10),
+        scaling_base=(2000, 256, 64),
+        scaling_seconds=1.5,
+        scaling_steps=40,
+        topq_qs=(1, 4, 16, 0),
+        prune_datasets=("iris",),
+        estimator_datasets=("iris",),
+    ),
+    # For the tests: Iris only, a few steps, seconds in all.
+    "tiny": Preset(
+        "tiny",
+        datasets=("iris",),
+        speed_dataset="iris",
+        speed_sizes=(16, 8),
+        speed_steps=5,
+        speed_warmup=1,
+        speed_seconds=0.5,
+        worst={"iris": replace(IRIS_WORST, sizes=(16, 8), steps=50)},
+        adam={"iris": replace(IRIS_ADAM, epochs=3)},
+        iris_target=0.5,
+        iris_max_steps=200,
+        mlp_max_epochs=20,
+        timing_repeats=1,
+        scaling_dataset="iris",
+        scaling_N=(60, 120),
+        scaling_h1=(8, 16),
+        scaling_K=(2, 3),
+        scaling_base=(100, 16, 8),
+        scaling_seconds=0.05,
+        scaling_steps=3,
+        topq_qs=(1, 0),
+        prune_datasets=("iris",),
+        estimator_datasets=("iris",),
+        estimator_variants=("defaults",),
+    ),
+}
+
+
+# ============================================================================ results
+
+
+@dataclass
+class Outcome:
+    """What an experiment returns: table ``rows`` and ``series`` for its figures."""
+
+    rows: list = field(default_factory=list)
+    series: dict = field(default_factory=dict)
+
+
+def make_row(claim, dataset, metric, ours, unit, config, *, paper_key=None, note="") -> dict:
+    """A result row; ``paper`` is looked up in :data:`PAPER` by ``paper_key``."""
+    paper = None
+    if paper_key is not None:
+        figure = paper_figure(claim, paper_key)
+        paper = figure.value
+        if figure.unit != unit:
+            raise ValueError(f"unit mismatch for {claim}/{paper_key}: {unit!r} vs {figure.unit!r}")
+    return {
+        "claim": claim,
+        "dataset": dataset,
+        "metric": metric,
+        "ours": None if ours is None else _plain(ours),
+        "paper": paper,
+        "unit": unit,
+        "config": _plain(config),
+        "note": note,
+    }
+
+
+def _plain(value):
+    """JSON-friendly copy: NumPy scalars to Python, tuples to lists, dataclasses to dicts."""
+    if hasattr(value, "__dataclass_fields__"):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def goal_note(value: float, goal: float, what: str) -> str:
+    """``"goal ≥ 92%: met"`` or ``"goal ≥ 92%: MISSED"``."""
+    return f"goal {what}: {'met' if value >= goal else 'MISSED'}"
+
+
+# ============================================================================ data
+
+
+@dataclass
+class Split:
+    """A held-out split; the features standardised with training statistics."""
+
+    dataset: str
+    X_train: np.ndarray  # noqa: N815
+    X_test: np.ndarray  # noqa: N815
+    y_train: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    def describe(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "n_train": int(len(self.y_train)),
+            "n_test": int(len(self.y_test)),
+            "features": "standardised, then unit RMS norm (FeatureScaler, training "
+            "statistics), float32",
+        }
+
+
+class Data:
+    """Loads each data set once, makes the seeded, scaled splits, and keeps the
+    worst-sample models trained on them (several experiments use the same one)."""
+
+    def __init__(self, preset: Preset):
+        self.preset = preset
+        self._raw = {}
+        self._splits = {}
+        self._trained = {}
+
+    def raw(self, name: str):
+        if name not in self._raw:
+            self._raw[name] = load_dataset(name)
+        return self._raw[name]
+
+    def split(self, name: str) -> Split:
+        if name not in self._splits:
+            X, y = self.raw(name)
+            X_tr, X_te, y_tr, y_te = train_test_split(
+                X, y, test_size=self.preset.test_size, seed=self.preset.seed
+            )
+            if name == "mnist5k" and self.preset.mnist_train is not None:
+                X_tr, y_tr = X_tr[: self.preset.mnist_train], y_tr[: self.preset.mnist_train]
+            scaler = FeatureScaler().fit(X_tr)
+            self._splits[name] = Split(
+                name,
+                scaler.transform(X_tr).astype(np.float32),
+                scaler.transform(X_te).astype(np.float32),
+                y_tr.astype(np.int64),
+                y_te.astype(np.int64),
+            )
+        return self._splits[name]
+
+    def trained(self, name: str, cfg: WorstConfig):
+        """``train_worst(split(name), cfg, seed)``, computed once."""
+        key = (name, cfg)
+        if key not in self._trained:
+            self._trained[key] = train_worst(self.split(name), cfg, self.preset.seed)
+        return self._trained[key]
+
+
+# ============================================================================ helpers
+
+
+def max_loss(model, X, y) -> float:  # noqa: N803
+    """The largest per-sample cross-entropy of ``model`` on ``(X, y)`` (in float64)."""
+    scores = np.asarray(model.scores(X), dtype=np.float64)
+    return float(losses(scores, np.asarray(y), "cross_entropy").max())
+
+
+def model_accuracy(model, X, y) -> float:  # noqa: N803
+    return accuracy(y, np.asarray(model.predict(X)))
+
+
+def resolve_q(q: float, n: int) -> int:
+    """A count ``q ≥ 1`` as is (at most N); a fraction ``0 < q < 1`` as ``ceil(qN)``;
+    ``0`` as N."""
+    if q == 0:
+        return n
+    if q < 1:
+        return max(1, math.ceil(q * n - 1e-9))
+    return min(int(q), n)
+
+
+def train_worst(split: Split, cfg: WorstConfig, seed: int, steps: int | None = None):
+    """Worst-sample (top-q) training of a fresh LMM on ``split``; returns
+    ``(initial model, FitResult, seconds)``."""
+    h1, h2 = cfg.sizes
+    init = LMM(split.X_train.shape[1], h1, h2, split.n_classes, seed=seed)
+    model = init.copy()
+    q = resolve_q(cfg.q, len(split.y_train))
+    start = time.perf_counter()
+    result = fit(
+        model,
+        split.X_train,
+        split.y_train,
+        objective=("topq", q),
+        method=cfg.method,
+        steps=cfg.steps if steps is None else steps,
+        step=cfg.step,
+        lr=cfg.lr,
+    )
+    return init, result, time.perf_counter() - start
+
+
+def warm_up_kernels(split: Split) -> None:
+    """Compile (or load) the numba kernels before anything is timed."""
+    model = LMM(split.X_train.shape[1], 4, 3, split.n_classes, seed=0)
+    for method in ("sparse", "dense"):
+        fit(
+            model.copy(),
+            split.X_train[:20],
+            split.y_train[:20] % split.n_classes,
+            objective=("topq", 2),
+            method=method,
+            steps=3,
+        )
+    model.predict(split.X_test[:5])
+
+
+@contextlib.contextmanager
+def numba_threads(n: int | None):
+    """Run the numba kernels on ``n`` threads (``None``: leave the setting alone)."""
+    if n is None:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def loglog_slope(xs, ys) -> float:
+    """Least-squares slope of ``log y`` against ``log x`` (the exponent of a power law)."""
+    lx, ly = np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float))
+    if len(lx) < 2 or np.ptp(lx) == 0:
+        return float("nan")
+    return float(np.polyfit(lx, ly, 1)[0])
+
+
+Progress = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+# ============================================================================ experiments
+
+
+def per_iteration_speedup(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
+    """Seconds per step: sparse against our dense, torch + tropical-gemm, torch plain.
+
+    One :func:`maxplus.speed.measure_step_times` run, methods interleaved, from the
+    same initial LMM; worst-sample cross-entropy, constant step ``lr = 0.01``,
+    float32, on MNIST-5k (all 5,000 images, as the paper's set-up) unless the preset
+    says otherwise. Each method runs until ``speed_steps`` timed steps or
+    ``speed_seconds`` seconds of steps.
+    """
+    from .speed import METHODS, measure_step_times
+
+    claim = "per_iteration_speedup"
+    X, y = data.raw(preset.speed_dataset)
+    if preset.speed_samples is not None:
+        X, y = X[: preset.speed_samples], y[: preset.speed_samples]
+    X = X.astype(np.float32)
+    methods, missing = available_methods(METHODS)
+    progress(f"timing {', '.join(methods)} on {preset.speed_dataset} ({len(y)} samples)")
+    report = measure_step_times(
+        X,
+        y,
+        sizes=preset.speed_sizes,
+        lr=0.01,
+        dtype="float32",
+        methods=methods,
+        steps=preset.speed_steps,
+        warmup=preset.speed_warmup,
+        seed=preset.seed,
+        max_seconds=preset.speed_seconds,
+    )
+    config = dict(report["config"], dataset=preset.speed_dataset, features="pixels / 255")
+    if missing:
+        config["not_measured"] = missing
+    out = Outcome(series={"report": report})
+    figures = report["methods"]
+    ds = preset.speed_dataset
+    labels = {
+        "sparse": "sparse (ours)",
+        "dense": "dense (ours, numba)",
+        "torch_tropical_gemm": "dense (torch + tropical-gemm)",
+        "torch_plain": "dense (torch, plain)",
+    }
+    for method in methods:
+        fig = figures[method]
+        key = "sparse_seconds" if method == "sparse" else "dense_seconds"
+        steps_note = f"{fig['timed_steps']} timed steps; mean {fig['mean_seconds']:.4g} s"
+        out.rows.append(
+            make_row(
+                claim,
+                ds,
+                f"seconds per step, {labels[method]} (median)",
+                fig["median_seconds"],
+                "s",
+                config,
+                paper_key=key,
+                note=steps_note,
+            )
+        )
+    for method, r in report["ratios"].items():
+        out.rows.append(
+            make_row(
+                claim,
+                ds,
+                f"speed-up per step, {labels[method]} / sparse (median)",
+                r["time_ratio_median"],
+                "×",
+                config,
+                paper_key="speedup",
+                note=f"mean-based {r['time_ratio_mean']:.3g}× (includes periodic refreshes)",
+            )
+        )
+    if report["ratios"]:
+        r = next(iter(report["ratios"].values()))
+        out.rows.append(
+            make_row(
+                claim,
+                ds,
+                "counted FLOPs per step, dense / sparse (median)",
+                r["flop_ratio_median"],
+                "×",
+                config,
+                note="the algorithmic limit of the speed-up",
+            )
+        )
+    return out
+
+
+def available_methods(methods) -> tuple[list, list]:
+    """The methods that can run here, and ``"method: why not"`` for the others."""
+    ok, missing = [], []
+    for method in methods:
+        try:
+            if method.startswith("torch"):
+                import torch  # noqa: F401
+            if method == "torch_tropical_gemm":
+                import tropical_gemm.pytorch  # noqa: F401
+        except ImportError as exc:
+            missing.append(f"{method}: {exc}")
+            continue
+        ok.append(method)
+    return ok, missing
+
+
+def worst_vs_mean(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
+    """Worst-sample training against standard LMM training, same initial network.
+
+    Worst-sample: the top-q objective of :data:`PRESETS` (``WorstConfig``) by the
+    sparse subgradient method; the reported model is the best iterate (lowest
+    training objective). Standard: :func:`maxplus.baselines.train_lmm_adam` (mean
+    cross-entropy, mini-batches, Adam), final iterate. Both on the standardised
+    training part; accuracy on the held-out part; max loss over the training part.
+    """
+    out = Outcome()
+    for name in preset.datasets:
+        split = data.split(name)
+        warm_up_kernels(split)
+        cfg, adam = preset.worst[name], preset.adam[name]
+        progress(f"{name}: worst-sample training, {cfg}")
+        init, result, worst_seconds = data.trained(name, cfg)
+        progress(f"{name}: standard LMM training (Adam), {adam}")
+        standard = train_lmm_adam(
+            init,
+            split.X_train,
+            split.y_train,
+            epochs=adam.epochs,
+            lr=adam.lr,
+            batch_size=adam.batch_size,
+            seed=preset.seed,
+        )
+        q = resolve_q(cfg.q, len(split.y_train))
+        worst_cfg = dict(
+            asdict(cfg),
+            q=q,
+            objective=f"top-{q} cross-entropy",
+            iterate=f"best (step {result.best_step} of {result.steps_done})",
+            seconds=round(worst_seconds, 2),
+            **split.describe(),
+        )
+        std_cfg = dict(
+            asdict(adam),
+            sizes=cfg.sizes,
+            objective="mean cross-entropy",
+            optimizer="Adam",
+            seconds=round(standard.train_seconds, 2),
+            **split.describe(),
+        )
+        worst_label = f"worst-sample training (top-{q})" if q > 1 else "worst-sample training"
+        models = {
+            worst_label: (result.best, worst_cfg),
+            "standard LMM training (Adam)": (standard.model, std_cfg),
+        }
+        series = {}
+        for label, (model, config) in models.items():
+            loss = max_loss(model, split.X_train, split.y_train)
+            acc = 100 * model_accuracy(model, split.X_test, split.y_test)
+            worst = label.startswith("worst")
+            out.rows.append(
+                make_row(
+                    "worst_vs_mean_max_loss",
+                    name,
+                    f"max training loss, {label}",
+                    loss,
+                    "",
+                    config,
+                    paper_key="max_loss_worst" if worst else None,
+                )
+            )
+            note = goal_note(acc, 92.0, "≥ 92%") if worst else ""
+            out.rows.append(
+                make_row(
+                    "worst_vs_mean_accuracy",
+                    name,
+                    f"test accuracy, {label}",
+                    acc,
+                    "%",
+                    config,
+                    paper_key="accuracy_worst" if worst else "accuracy_standard",
+                    note=note,
+                )
+            )
+            series[label] = {"max_loss": loss, "accuracy": acc}
+        series["objective"] = list(result.history["objective"])
+        series["adam_loss"] = list(standard.history["loss"])
+        out.series[name] = series
+    return out
+
+
+def iris_train_time_vs_mlp(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
+    """Wall time to reach the same test accuracy on Iris: max-plus vs the MLP.
+
+    Like with like: both models train on the same standardised training part and
+    must reach ``iris_target`` accuracy on the same held-out part. Both trainers are
+    deterministic, so the time to the target is measured in two passes: a first pass
+    finds the number of steps (max-plus, checked every ``iris_check_every`` steps)
+    or epochs (MLP, by bisection) after which the model first reaches the target;
+    a second pass times training for exactly that long, without any evaluation,
+    after a warm-up (numba compilation, torch start-up) and on one thread each
+    (numba and torch). The median of ``timing_repeats`` timed runs is reported.
+    """
+    claim = "iris_train_time_vs_mlp"
+    split = data.split("iris")
+    cfg = preset.worst["iris"]
+    target = preset.iris_target
+    warm_up_kernels(split)
+    train_mlp(split.X_train, split.y_train, epochs=1)
+
+    progress(f"max-plus: steps to {100 * target:.0f}% test accuracy ({cfg.step}, lr {cfg.lr})")
+    steps_needed = steps_to_target(split, cfg, preset, target)
+    progress(f"MLP: epochs to {100 * target:.0f}% test accuracy")
+    epochs_needed = epochs_to_target(split, preset, target)
+
+    def time_maxplus():
+        _, result, seconds = train_worst(split, cfg, preset.seed, steps=steps_needed)
+        return seconds, model_accuracy(result.model, split.X_test, split.y_test)
+
+    def time_mlp():
+        start = time.perf_counter()
+        mlp = train_mlp(split.X_train, split.y_train, epochs=epochs_needed, seed=preset.seed)
+        return time.perf_counter() - start, mlp.score(split.X_test, split.y_test)
+
+    times = {"maxplus": [], "mlp": []}
+    acc = {}
+    with numba_threads(1):
+        for _ in range(preset.timing_repeats):
+            if steps_needed is not None:
+                seconds, acc["maxplus"] = time_maxplus()
+                times["maxplus"].append(seconds)
+            if epochs_needed is not None:
+                seconds, acc["mlp"] = time_mlp()
+                times["mlp"].append(seconds)
+    median = {k: float(np.median(v)) if v else None for k, v in times.items()}
+    q = resolve_q(cfg.q, len(split.y_train))
+    common = dict(
+        target_test_accuracy=target, threads=1, repeats=preset.timing_repeats, **split.describe()
+    )
+    mp_cfg = dict(
+        common,
+        model=f"LMM 4-{cfg.sizes[0]}-{cfg.sizes[1]}-3",
+        trainer="sparse",
+        objective=f"top-{q}",
+        step=cfg.step,
+        lr=cfg.lr,
+        steps=steps_needed,
+        reached=acc.get("maxplus"),
+        max_steps=preset.iris_max_steps,
+    )
+    mlp_cfg = dict(
+        common,
+        model="MLP 4-64-3 (ReLU)",
+        optimizer="Adam lr 1e-3, batch 16",
+        epochs=epochs_needed,
+        reached=acc.get("mlp"),
+        max_epochs=preset.mlp_max_epochs,
+    )
+    never = "never reached the target"
+    out = Outcome(series={"times": times, "steps": steps_needed, "epochs": epochs_needed})
+    out.rows.append(
+        make_row(
+            claim,
+            "iris",
+            f"seconds to {100 * target:.0f}% test accuracy, max-plus (sparse)",
+            median["maxplus"],
+            "s",
+            mp_cfg,
+            paper_key="maxplus_seconds",
+            note=never if steps_needed is None else f"{steps_needed} steps",
+        )
+    )
+    out.rows.append(
+        make_row(
+            claim,
+            "iris",
+            f"seconds to {100 * target:.0f}% test accuracy, MLP (PyTorch)",
+            median["mlp"],
+            "s",
+            mlp_cfg,
+            paper_key="mlp_seconds",
+            note=never if epochs_needed is None else f"{epochs_needed} epochs",
+        )
+    )
+    if median["maxplus"] and median["mlp"]:
+        ratio = median["mlp"] / median["maxplus"]
+        out.rows.append(
+            make_row(
+                claim,
+                "iris",
+                "MLP time / max-plus time",
+                ratio,
+                "×",
+                {"maxplus": mp_cfg, "mlp": mlp_cfg},
+                note=goal_note(ratio, 1.0, "max-plus faster than the MLP (> 1×)")
+                + f"; paper: {paper_figure(claim, 'mlp_seconds').value:g} s / "
+                f"{paper_figure(claim, 'maxplus_seconds').value:g} s",
+            )
+        )
+    return out
+
+
+def steps_to_target(split: Split, cfg: WorstConfig, preset: Preset, target: float):
+    """First step count (a multiple of ``iris_check_every``) whose iterate reaches
+    ``target`` test accuracy, or None within ``iris_max_steps``."""
+    found = []
+
+    def check(t, objective, model):
+        if (t + 1) % preset.iris_check_every == 0:
+            if model_accuracy(model, split.X_test, split.y_test) >= target:
+                found.append(t + 1)
+                return True
+        return False
+
+    h1, h2 = cfg.sizes
+    model = LMM(split.X_train.shape[1], h1, h2, split.n_classes, seed=preset.seed)
+    fit(
+        model,
+        split.X_train,
+        split.y_train,
+        objective=("topq", resolve_q(cfg.q, len(split.y_train))),
+        method="sparse",
+        steps=preset.iris_max_steps,
+        step=cfg.step,
+        lr=cfg.lr,
+        callback=check,
+    )
+    return found[0] if found else None
+
+
+def epochs_to_target(split: Split, preset: Preset, target: float):
+    """Fewest epochs after which the (deterministic) MLP reaches ``target`` test
+    accuracy, by doubling then bisection; None within ``mlp_max_epochs``."""
+
+    def reaches(epochs):
+        mlp = train_mlp(split.X_train, split.y_train, epochs=epochs, seed=preset.seed)
+        return mlp.score(split.X_test, split.y_test) >= target
+
+    hi = 1
+    while not reaches(hi):
+        if hi >= preset.mlp_max_epochs:
+            return None
+        hi = min(2 * hi, preset.mlp_max_epochs)
+    lo = hi // 2  # fails (or 0)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def step_cost_scaling(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
+    """Seconds per step of the sparse and dense trainers against N, h1 and K.
+
+    One axis varies at a time around ``scaling_base`` = (N, h1, h2); the worst-sample
+    cross-entropy, constant step 0.01, float32, pixels / 255. N: MNIST-5k subsampled,
+    or replicated (tiled) beyond 5,000. K: the images of the digits ``0..K-1``,
+    subsampled or replicated to the base N. Reported: the log-log slope (the
+    exponent ``a`` in ``time ∝ x^a``) per method and axis; every point is in the
+    series (and the figure).
+    """
+    from .speed import measure_step_times
+
+    claim = "step_cost_scaling"
+    X, y = data.raw(preset.scaling_dataset)
+    X = X.astype(np.float32)
+    n0, h1_0, h2_0 = preset.scaling_base
+    K0 = int(y.max()) + 1  # noqa: N806
+    axes = {
+        "N": [(n, h1_0, K0) for n in preset.scaling_N],
+        "h1": [(n0, h, K0) for h in preset.scaling_h1],
+        "K": [(n0, h1_0, k) for k in preset.scaling_K],
+    }
+    series = {}
+    out = Outcome(series=series)
+    for axis, points in axes.items():
+        series[axis] = []
+        for n, h1, k in points:
+            Xp, yp = resample(X, y, n, k, seed=preset.seed)
+            progress(f"{axis}: N={n}, h1={h1}, K={k}")
+            report = measure_step_times(
+                Xp,
+                yp,
+                sizes=(h1, min(h2_0, h1)),
+                lr=0.01,
+                methods=("sparse", "dense"),
+                steps=preset.scaling_steps,
+                warmup=2,
+                seed=preset.seed,
+                max_seconds=preset.scaling_seconds,
+            )
+            m = report["methods"]
+            series[axis].append(
+                {
+                    "N": n,
+                    "h1": h1,
+                    "K": k,
+                    "sparse_median": m["sparse"]["median_seconds"],
+                    "sparse_mean": m["sparse"]["mean_seconds"],
+                    "dense_median": m["dense"]["median_seconds"],
+                    "dense_mean": m["dense"]["mean_seconds"],
+                    "sparse_flops": m["sparse"]["median_flops"],
+                    "dense_flops": m["dense"]["median_flops"],
+                }
+            )
+        xs = [p[axis] for p in series[axis]]
+        config = {
+            "base": {"N": n0, "h1": h1_0, "h2": h2_0, "K": K0},
+            axis: xs,
+            "dataset": preset.scaling_dataset,
+            "statistic": "median seconds per step",
+            "seconds_per_point": preset.scaling_seconds,
+        }
+        for method in ("sparse", "dense"):
+            slope = loglog_slope(xs, [p[f"{method}_median"] for p in series[axis]])
+            out.rows.append(
+                make_row(
+                    claim,
+                    preset.scaling_dataset,
+                    f"exponent of seconds per step in {axis}, {method}",
+                    slope,
+                    "",
+                    config,
+                    note="beyond the paper; time ∝ x^exponent",
+                )
+            )
+    return out
+
+
+def resample(X, y, n: int, k: int, seed: int = 0):  # noqa: N803
+    """``n`` samples of the classes ``0..k-1``: a seeded subsample, or the whole set
+    tiled (replicated) and cut to ``n``."""
+    keep = y < k
+    X, y = X[keep], y[keep]
+    rng = np.random.default_rng(seed)
+    if n <= len(y):
+        rows = np.sort(rng.choice(len(y), size=n, replace=False))
+    else:
+        rows = np.resize(np.arange(len(y)), n)
+    return np.ascontiguousarray(X[rows]), y[rows]
+
+
+def topq_family(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
+    """The top-q objective from q = 1 (worst sample) to q = N (mean loss).
+
+    Same initial LMM, sizes, step rule, learning rate and number of steps as the
+    data set's worst-sample configuration; only q varies. Per q: test accuracy and
+    max training loss of the best iterate, and training seconds.
+    """
+    claim = "topq_family"
+    out = Outcome()
+    for name in preset.topq_datasets:
+        split = data.split(name)
+        base = preset.worst[name]
+        n = len(split.y_train)
+        qs = sorted({resolve_q(q, n) for q in preset.topq_qs})
+        points = []
+        warm_up_kernels(split)
+        for q in qs:
+            progress(f"{name}: q = {q}")
+            train_worst(split, replace(base, q=q), preset.seed, steps=2)  # warm-up
+            _, result, seconds = train_worst(split, replace(base, q=q), preset.seed)
+            points.append(
+                {
+                    "q": q,
+                    "accuracy": 100 * model_accuracy(result.best, split.X_test, split.y_test),
+                    "max_loss": max_loss(result.best, split.X_train, split.y_train),
+                    "seconds": seconds,
+                    "seconds_per_step": seconds / max(1, result.steps_done),
+                }
+            )
+        out.series[name] = points
+        config = dict(asdict(base), qs=qs, **split.describe())
+        best = max(points, key=lambda p: p["accuracy"])
+        picks = [
+            ("q = 1", points[0]),
+            (f"q = N = {n}", points[-1]),
+            (f"best q = {best['q']}", best),
+        ]
+        for label, p in picks:
+            out.rows.append(
+                make_row(
+                    claim,
+                    name,
+                    f"test accuracy, {label}",
+                    p["accuracy"],
+                    "%",
+                    config,
+                    note="beyond the paper",
+                )
+            )
+        for label, p in picks[:2]:
+            out.rows.append(
+                make_row(claim, name, f"max training loss, {label}", p["max_loss"], "", config)
+            )
+            out.rows.append(
+                make_row(
+                    claim,
+                    name,
+                    f"training seconds, {label}",
+                    p["seconds"],
+                    "s",
+                    config,
+                    note=f"{base.steps} steps",
+                )
+            )
+    return out
+
+
+def pruning(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
+    """Remove the units that no training sample selects after worst-sample training.
+
+    Reported: parameters kept, whether predictions on the training set are identical
+    (they must be), and test accuracy before and after.
+    """
+    from .pruning import prune, reached_units
+
+    claim = "pruning"
+    out = Outcome()
+    for name in preset.prune_datasets:
+        split = data.split(name)
+        cfg = preset.worst[name]
+        progress(f"{name}: training, then pruning")
+        _, result, _ = data.trained(name, cfg)
+        model = result.best
+        pruned = prune(model, split.X_train)
+        kept = [len(r) for r in reached_units(model, split.X_train)]
+        same = float(
+            np.mean(
+                np.asarray(pruned.predict(split.X_train))
+                == np.asarray(model.predict(split.X_train))
+            )
+        )
+        config = dict(
+            asdict(cfg),
+            architecture_before=model.architecture,
+            architecture_after=pruned.architecture,
+            units_kept=kept,
+            **split.describe(),
+        )
+        out.rows.append(
+            make_row(
+                claim,
+                name,
+                "parameters kept after pruning",
+                100 * pruned.n_parameters / model.n_parameters,
+                "%",
+                config,
+                note=f"{model.n_parameters} → {pruned.n_parameters}; beyond the paper",
+            )
+        )
+        out.rows.append(
+            make_row(
+                claim,
+                name,
+                "training predictions unchanged by pruning",
+                100 * same,
+                "%",
+                config,
+                note="must be 100",
+            )
+        )
+        for label, m in (("before", model), ("after", pruned)):
+            out.rows.append(
+                make_row(
+                    claim,
+                    name,
+                    f"test accuracy, {label} pruning",
+                    100 * model_accuracy(m, split.X_test, split.y_test),
+                    "%",
+                    config,
+                )
+            )
+    return out
+
+
+ESTIMATOR_VARIANTS = {
+    "defaults": {},
+    "no feature scaling": {"standardize": False},
+    "worst sample (q=1)": {"objective": "worst"},
+    "top 1% (q=0.01)": {"objective": ("topq", 0.01)},
+    "diminishing step (lr 0.5)": {"step": "diminishing", "lr": 0.5},
+    "polyak step (lr 0.5)": {"step": "polyak", "lr": 0.5},
+    "16/8 units": {"n_linear": 16, "n_minplus": 8},
+}
+
+
+def estimator_defaults(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
+    """The experiment behind :class:`maxplus.estimator.MaxPlusClassifier`'s defaults.
+
+    The estimator with its defaults, and with one default changed at a time, trained
+    on the raw training part (it standardises inside) and scored on the held-out
+    part. Reported: test accuracy and fit seconds of each variant.
+    """
+    from .estimator import MaxPlusClassifier
+
+    claim = "estimator_defaults"
+    out = Outcome()
+    for name in preset.estimator_datasets:
+        X, y = data.raw(name)
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            X, y, test_size=preset.test_size, seed=preset.seed
+        )
+        if name == "mnist5k" and preset.mnist_train is not None:
+            X_tr, y_tr = X_tr[: preset.mnist_train], y_tr[: preset.mnist_train]
+        out.series[name] = {}
+        variants = preset.estimator_variants if name == "iris" else ("defaults",)
+        for variant in variants:
+            params = ESTIMATOR_VARIANTS[variant]
+            progress(f"{name}: {variant}")
+            clf = MaxPlusClassifier(**params)
+            start = time.perf_counter()
+            clf.fit(X_tr, y_tr)
+            seconds = time.perf_counter() - start
+            acc = 100 * clf.score(X_te, y_te)
+            config = dict(clf.get_params(), n_train=len(y_tr), n_test=len(y_te))
+            note = f"fit {seconds:.1f} s"
+            if variant == "defaults":
+                note += "; " + goal_note(acc, 92.0, "≥ 92%")
+            out.rows.append(
+                make_row(claim, name, f"test accuracy, {variant}", acc, "%", config, note=note)
+            )
+            out.series[name][variant] = {"accuracy": acc, "seconds": seconds}
+    return out
+
+
+# ============================================================================ registry
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    claims: tuple[str, ...]
+    run: Callable
+    summary: str
+
+
+EXPERIMENTS = {
+    e.name: e
+    for e in (
+        Experiment(
+            "per_iteration_speedup",
+            ("per_iteration_speedup",),
+            per_iteration_speedup,
+            "seconds per step, sparse vs every dense peer (MNIST-5k, 784-512-128-10)",
+        ),
+        Experiment(
+            "worst_vs_mean",
+            ("worst_vs_mean_max_loss", "worst_vs_mean_accuracy"),
+            worst_vs_mean,
+            "worst-sample vs standard LMM training (Iris, MNIST-5k)",
+        ),
+        Experiment(
+            "iris_train_time_vs_mlp",
+            ("iris_train_time_vs_mlp",),
+            iris_train_time_vs_mlp,
+            "time to the same test accuracy on Iris, max-plus vs MLP",
+        ),
+        Experiment(
+            "step_cost_scaling",
+            ("step_cost_scaling",),
+            step_cost_scaling,
+            "seconds per step against N, h1 and K (log-log)",
+        ),
+        Experiment(
+            "topq_family", ("topq_family",), topq_family, "the top-q objective from q = 1 to q = N"
+        ),
+        Experiment(
+            "pruning", ("pruning",), pruning, "removing the units no training sample selects"
+        ),
+        Experiment(
+            "estimator_defaults",
+            ("estimator_defaults",),
+            estimator_defaults,
+            "MaxPlusClassifier's defaults against one change at a time",
+        ),
+    )
+}
+
+
+def resolve_names(names) -> list[str]:
+    """Experiment names for ``--only`` arguments (experiment or claim names)."""
+    if not names:
+        return list(EXPERIMENTS)
+    chosen = []
+    for name in names:
+        matches = [e.name for e in EXPERIMENTS.values() if name == e.name or name in e.claims]
+        if not matches:
+            known = sorted({n for e in EXPERIMENTS.values() for n in (e.name, *e.claims)})
+            raise ValueError(f"unknown experiment or claim {name!r}; known: {', '.join(known)}")
+        chosen += [m for m in matches if m not in chosen]
+    return chosen
