@@ -40,7 +40,8 @@ def top_q(losses, q: int, xp=np):
         return xp.argmax(losses)[None]
     if q == n:
         return xp.arange(n)
-    order = xp.argsort(-losses, stable=True) if xp is not np else np.argsort(-losses, kind="stable")
+    # CuPy's argsort is always stable and takes no ``stable`` keyword
+    order = np.argsort(-losses, kind="stable") if xp is np else xp.argsort(-losses)
     return xp.sort(order[:q])
 
 

@@ -24,9 +24,8 @@ import numpy as np
 
 from . import flops, gradients
 from .kernels import cpu_repair
-from .kernels.cpu_linear import linear_columns, linear_forward
+from .kernels.cpu_linear import linear_columns, linear_forward, row_products
 from .kernels.cpu_losses import row_loss_gradients, row_losses
-from .kernels.cpu_products import tropical_product_top2
 from .losses import loss_flops
 
 #: Bytes of cached products ``X x_s`` kept (least recently used dropped first).
@@ -47,7 +46,8 @@ class ProductCache:
         r = self.entries.get(s)
         if r is None:
             self.misses += 1
-            r = self.X @ self.X[s].astype(np.float64)
+            r = np.empty(self.X.shape[0], dtype=np.float64)
+            row_products(self.X, self.X[s], r)
             self.entries[s] = r
             if len(self.entries) > self.capacity:
                 self.entries.popitem(last=False)
@@ -60,7 +60,8 @@ class ProductCache:
 class LayerState:
     """One tropical layer's stored state for every sample (see
     :mod:`maxplus.kernels.cpu_repair`): outputs ``H``, selections ``S``, seconds
-    ``S2``, runner bounds ``R3``, input thresholds ``T`` and the drift accumulators."""
+    ``S2``, runner bounds ``R3``, input thresholds ``T`` and ``T3`` and the drift
+    accumulator ``Dt``."""
 
     def __init__(self, layer, Hin):  # noqa: N803
         N, n_in = Hin.shape  # noqa: N806
@@ -72,9 +73,11 @@ class LayerState:
         self.S = np.empty((N, n_out), dtype=np.int32)
         self.S2 = np.empty((N, n_out), dtype=np.int32)
         self.R3 = np.empty((N, n_out), dtype=np.float64)
-        self.T = np.empty((N, n_in), dtype=np.float64)
+        self.T = np.empty((n_in, N), dtype=np.float64)  # input-major
+        self.T3 = np.empty((n_in, N), dtype=np.float64)
         self.Dt = np.zeros(N, dtype=np.float64)
-        self.Dr = np.zeros(N, dtype=np.float64)
+        self.head = np.empty((n_in, N), dtype=np.int32)  # first output selecting each input
+        self.nxt = np.empty((N, n_out), dtype=np.int32)  # next output with the same selection
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
         self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)  # previous output values
@@ -93,8 +96,10 @@ class LayerState:
             self.S2,
             self.R3,
             self.T,
+            self.T3,
             self.Dt,
-            self.Dr,
+            self.head,
+            self.nxt,
             self.maximize,
             self.margin,
         )
@@ -114,8 +119,10 @@ class LayerState:
             self.S2,
             self.R3,
             self.T,
+            self.T3,
             self.Dt,
-            self.Dr,
+            self.head,
+            self.nxt,
             self.maximize,
             count,
             idx,
@@ -265,9 +272,10 @@ class SparseTrainer:
             self.counters[name] += int(value)
         widest_out = max(state.layer.weight.shape[0] for state in self.layers)
         widest_in = max(state.layer.weight.shape[1] for state in self.layers)
-        passes = int(work[cpu_repair.SCANS] + 2 * work[cpu_repair.TAKEOVER_PASSES])
+        passes = int(2 * work[cpu_repair.TAKEOVER_PASSES])
         return (
             2 * widest_out * passes
+            + 2 * int(work[cpu_repair.FOLLOWED])
             + 2 * widest_in * int(work[cpu_repair.RESCANS])
             + 3 * int(work[cpu_repair.SWAPS])
         )
@@ -313,7 +321,7 @@ class SparseTrainer:
         )
 
 
-WORK_NAMES = ("scans", "takeover_passes", "swaps", "rescans", "certified")
+WORK_NAMES = ("followed", "takeover_passes", "swaps", "rescans", "certified")
 
 
 def merge_columns(columns, z_old, more_columns, more_old):

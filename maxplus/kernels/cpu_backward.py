@@ -39,7 +39,7 @@ def linear_backward(G, X, grad_W, grad_b):  # noqa: N803
         row = grad_W[m]
         for i in range(row.shape[0]):
             row[i] = 0.0
-        acc = 0.0 * grad_b[m]
+        acc = 0.0
         for n in range(G.shape[0]):
             g = G[n, m]
             x = X[n]
@@ -85,7 +85,7 @@ def tree_backward_linear(rows, G, X, columns, grad_rows, grad_bias):  # noqa: N8
         row = grad_rows[c]
         for i in range(row.shape[0]):
             row[i] = 0.0
-        acc = 0.0 * grad_bias[c]
+        acc = 0.0
         for r in range(rows.shape[0]):
             g = G[r, m]
             if g != 0.0:

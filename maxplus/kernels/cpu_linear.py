@@ -53,3 +53,15 @@ def linear(X, W, b):  # noqa: N803
     Z = np.empty((X.shape[0], W.shape[0]), dtype=W.dtype)
     linear_forward(np.ascontiguousarray(X, dtype=W.dtype), np.ascontiguousarray(W.T), b, Z)
     return Z
+
+
+@nb.njit(parallel=True, cache=True)
+def row_products(X, x, out):  # noqa: N803
+    """``out[n] = X[n] · x`` accumulated in float64 (zeros of ``X`` skipped)."""
+    for n in nb.prange(X.shape[0]):
+        acc = 0.0
+        for i in range(X.shape[1]):
+            xi = X[n, i]
+            if xi != 0.0:
+                acc += np.float64(xi) * np.float64(x[i])
+        out[n] = acc

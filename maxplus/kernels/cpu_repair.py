@@ -6,25 +6,27 @@ Everything is written in terms of *goodness* ``g(v) = v`` for a max layer and
 Per sample ``n`` and output ``j`` the state holds the output ``H``, the selected
 input ``S`` (lowest index on ties), a *second* input ``S2`` whose candidate value
 ``W[j, S2] + h[S2]`` can be recomputed at any time (``-1`` if none), and ``R3``, an
-upper bound on the goodness of every other candidate. Per sample and input ``i``
-it holds ``T``, a threshold: while ``g(h_i) < T``, input ``i`` cannot take over any
-output that does not select it.
+upper bound on the goodness of every other candidate. Per input ``i`` and sample
+``n`` (stored input-major, so that a column changed for every sample is read in
+order) it holds two thresholds:
 
-Bounds are stored *normalised*: each sample accumulates ``Dt`` (how far any output
-may have worsened, which lowers thresholds) and ``Dr`` (how far any candidate may
-have improved without being looked at, which raises ``R3``); the effective bounds
-are ``T − Dt`` and ``R3 + Dr``. A step changes some inputs ``h_i`` of a sample and
-some weights. For each changed input:
+* ``T``: while ``g(h_i) < T − Dt``, input ``i`` cannot take over an output that
+  does not select it. ``Dt`` accumulates how far the sample's outputs may have
+  worsened since (outputs are not revisited when they worsen);
+* ``T3``: while ``g(h_i) < T3``, none of input ``i``'s candidates exceeds the
+  ``R3`` bound of an output for which it is neither selected nor second.
 
-* outputs that select it take its new value; one that got worse is resolved
-  against its second (exact) and ``R3``: it keeps its input, swaps with the second,
-  or, only when ``R3`` is binding, is *rescanned* over all inputs (counted);
-* if it improved and may reach its threshold, a takeover pass compares it with
-  every output (lowest index on ties) and its threshold is recomputed; otherwise
-  nothing is done for the other outputs.
+A step changes some inputs ``h_i`` of a sample and some weights:
 
-Changed weights are processed one by one with the same rules. The values kept
-are those a fresh forward pass computes, so the repaired state is exact.
+* outputs whose selected input changed take its new value; one that got worse is
+  resolved against its second (exact) and ``R3``: it keeps its input, swaps with
+  the second, or, only when ``R3`` is binding, is *rescanned* over all inputs;
+* an input that improved past one of its thresholds gets a takeover pass over
+  every output (lowest index on ties, ``R3`` raised where needed) and new
+  thresholds; otherwise nothing is done for it;
+* changed weights are processed one by one with the same rules.
+
+The values kept are those a fresh forward pass computes, so the state is exact.
 """
 
 from __future__ import annotations
@@ -32,9 +34,17 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .prefetch import prefetch, prefetch_row
+
 CHUNKS = 64
+#: A takeover pass raises the runner bounds it must raise by this many times the
+#: input's last move (and a rounding margin), so that the next moves of the same
+#: input are certified without another pass; looser bounds cost rare rescans.
+SLACK = 4.0
+#: Samples ahead whose rows are prefetched.
+PREFETCH_DISTANCE = 2
 # work counters per sample
-SCANS, TAKEOVER_PASSES, SWAPS, RESCANS, CERTIFIED = 0, 1, 2, 3, 4
+FOLLOWED, TAKEOVER_PASSES, SWAPS, RESCANS, CERTIFIED = 0, 1, 2, 3, 4
 N_COUNTERS = 5
 
 
@@ -51,12 +61,13 @@ def beats(gv, iv, gw, iw):
 
 
 @nb.njit(cache=True)
-def rescan_row(w, h, maximize):
-    """Exact best value and input, second-best input and third-best goodness of ``w + h``."""
+def rescan_row(W, Hin, n, j, maximize):  # noqa: N803
+    """Exact best value and input, second-best input and third-best goodness of
+    ``W[j] + Hin[n]``."""
     g1, g2, g3 = -np.inf, -np.inf, -np.inf
-    best, i1, i2 = w[0] + h[0], 0, -1
-    for i in range(w.shape[0]):
-        v = w[i] + h[i]
+    best, i1, i2 = W[j, 0] + Hin[n, 0], 0, -1
+    for i in range(W.shape[1]):
+        v = W[j, i] + Hin[n, i]
         gv = good(v, maximize)
         if gv > g1:
             g3, g2, i2 = g2, g1, i1
@@ -71,73 +82,112 @@ def rescan_row(w, h, maximize):
     return best, i1, i2, g3
 
 
-@nb.njit(cache=True)
-def threshold_of(W, H, S, n, i, maximize):  # noqa: N803
-    """``min over outputs j not selecting i of g(H[n, j]) − g(W[j, i])``."""
+@nb.njit(cache=True, inline="always")
+def thresholds(WT, H, S, S2, R3, T, T3, Dt, n, i, margin, maximize):  # noqa: N803
+    """Recompute ``T[i, n]`` and ``T3[i, n]`` from the current outputs."""
     t = np.inf
-    for j in range(W.shape[0]):
-        v = good(H[n, j], maximize) - good(W[j, i], maximize)
+    t3 = np.inf
+    for j in range(WT.shape[1]):
+        gw = good(WT[i, j], maximize)
+        v = good(H[n, j], maximize) - gw
         t = v if (S[n, j] != i and v < t) else t
-    return t
+        v3 = R3[n, j] - gw
+        t3 = v3 if (S[n, j] != i and S2[n, j] != i and v3 < t3) else t3
+    T[i, n] = t + Dt[n] - margin
+    T3[i, n] = t3 - margin
 
 
-@nb.njit(cache=True)
-def resolve_worse(W, h, H, S, S2, R3, T, Dr, Dt, n, j, margin, maximize, work):  # noqa: N803
+@nb.njit(cache=True, inline="always")
+def lower_third(W, S, S2, R3, T3, n, j, margin, maximize):  # noqa: N803
+    """``R3[n, j]`` was lowered: every input's ``T3`` must respect it."""
+    r3 = R3[n, j]
+    s, s2 = S[n, j], S2[n, j]
+    for i in range(W.shape[1]):
+        v = r3 - good(W[j, i], maximize) - margin
+        T3[i, n] = v if (i != s and i != s2 and v < T3[i, n]) else T3[i, n]
+
+
+# ---- the inverted index: for each input, the outputs that select it -----------------
+
+
+@nb.njit(cache=True, inline="always")
+def select(S, head, nxt, n, j, i):  # noqa: N803
+    """Output ``j`` now selects input ``i``: move it between the two groups."""
+    old = S[n, j]
+    if old == i:
+        return
+    p = head[old, n]
+    if p == j:
+        head[old, n] = nxt[n, j]
+    else:
+        while nxt[n, p] != j:
+            p = nxt[n, p]
+        nxt[n, p] = nxt[n, j]
+    nxt[n, j] = head[i, n]
+    head[i, n] = j
+    S[n, j] = i
+
+
+@nb.njit(cache=True, inline="always")
+def touch(H, n, j, old, touched, touched_list, counts):  # noqa: N803
+    """Remember output ``j``'s value before this step changes it."""
+    if not touched[j]:
+        touched[j] = True
+        old[j] = H[n, j]
+        touched_list[counts[0]] = j
+        counts[0] += 1
+
+
+@nb.njit(cache=True, inline="always")
+def mark_worse(j, worse, worse_list, counts):
+    if not worse[j]:
+        worse[j] = True
+        worse_list[counts[1]] = j
+        counts[1] += 1
+
+
+@nb.njit(cache=True, inline="always")
+def resolve_worse(W, Hin, H, S, S2, R3, T, T3, Dt, head, nxt, n, j, margin, maximize, work):  # noqa: N803
     """Output ``j`` of sample ``n``: its selected candidate got worse (already in ``H``)."""
     s, s2 = S[n, j], S2[n, j]
     g_cur = good(H[n, j], maximize)
-    r3 = R3[n, j] + Dr[n]
+    r3 = R3[n, j]
     if s2 >= 0:
-        v2 = W[j, s2] + h[s2]
+        v2 = W[j, s2] + Hin[n, s2]
         g2 = good(v2, maximize)
         if beats(g_cur, s, g2, s2) and g_cur > r3:
             return
         if beats(g2, s2, g_cur, s) and g2 > r3:
-            S[n, j], S2[n, j], H[n, j] = s2, s, v2
-            T[n, s] = min(T[n, s], g2 - good(W[j, s], maximize) + Dt[n] - margin)
+            select(S, head, nxt, n, j, s2)
+            S2[n, j], H[n, j] = s, v2
+            T[s, n] = min(T[s, n], g2 - good(W[j, s], maximize) + Dt[n] - margin)
             work[n, SWAPS] += 1
             return
     elif g_cur > r3:
         return
-    best, i1, i2, g3 = rescan_row(W[j], h, maximize)
-    H[n, j], S[n, j], S2[n, j] = best, i1, i2
-    R3[n, j] = g3 - Dr[n] + margin
+    best, i1, i2, g3 = rescan_row(W, Hin, n, j, maximize)
+    select(S, head, nxt, n, j, i1)
+    H[n, j], S2[n, j] = best, i2
+    R3[n, j] = g3 + margin
+    lower_third(W, S, S2, R3, T3, n, j, margin, maximize)
     if i1 != s:
-        T[n, s] = min(T[n, s], good(best, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
+        T[s, n] = min(T[s, n], good(best, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
     work[n, RESCANS] += 1
 
 
-@nb.njit(cache=True)
-def take_over(W, h, H, S, S2, R3, T, Dr, Dt, n, j, i, cand, margin, maximize):  # noqa: N803
-    """Input ``i`` with candidate value ``cand`` takes output ``j`` over."""
+@nb.njit(cache=True, inline="always")
+def take_over(W, Hin, H, S, S2, R3, T, T3, Dt, head, nxt, n, j, i, cand, margin, maximize):  # noqa: N803
+    """Input ``i`` with candidate value ``cand`` takes output ``j`` over; the old
+    selection becomes the second, the old second joins the rest under ``R3``."""
     s, s2 = S[n, j], S2[n, j]
     if s2 >= 0 and s2 != i:
-        g2 = good(W[j, s2] + h[s2], maximize)
-        R3[n, j] = max(R3[n, j], g2 - Dr[n] + margin)
-    T[n, s] = min(T[n, s], good(cand, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
+        gw2 = good(W[j, s2], maximize)
+        R3[n, j] = max(R3[n, j], gw2 + good(Hin[n, s2], maximize) + margin)
+        T3[s2, n] = min(T3[s2, n], R3[n, j] - gw2 - margin)
+    T[s, n] = min(T[s, n], good(cand, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
+    select(S, head, nxt, n, j, i)
     S2[n, j] = s
-    S[n, j] = i
     H[n, j] = cand
-
-
-@nb.njit(cache=True)
-def weight_candidate(W, h, H, S, S2, R3, T, Dr, Dt, n, j, i, margin, maximize, work):  # noqa: N803
-    """Candidate ``(j, i)`` whose weight changed (any direction)."""
-    cand = W[j, i] + h[i]
-    g = good(cand, maximize)
-    s = S[n, j]
-    if s == i:
-        worse = g < good(H[n, j], maximize)
-        H[n, j] = cand
-        if worse:
-            resolve_worse(W, h, H, S, S2, R3, T, Dr, Dt, n, j, margin, maximize, work)
-        return
-    if beats(g, i, good(H[n, j], maximize), s):
-        take_over(W, h, H, S, S2, R3, T, Dr, Dt, n, j, i, cand, margin, maximize)
-        return
-    if S2[n, j] != i:
-        R3[n, j] = max(R3[n, j], g - Dr[n] + margin)
-    T[n, i] = min(T[n, i], good(H[n, j], maximize) - good(W[j, i], maximize) + Dt[n] - margin)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -150,8 +200,10 @@ def repair_layer(
     S2,
     R3,
     T,
+    T3,
     Dt,
-    Dr,
+    head,
+    nxt,
     maximize,  # noqa: N803
     ci_count,
     ci_idx,
@@ -170,117 +222,187 @@ def repair_layer(
     ``Hin`` holds the new inputs; sample ``n`` changed ``ci_count[n]`` of them,
     ``ci_idx[n, :count]``, whose previous values are ``ci_old[n, :count]``. Weights
     ``(w_rows[e], w_cols[e])`` changed (``W``, ``WT`` hold the new values); ``w_gain``
-    is the largest change of a weight's goodness, up or down. Writes the changed
-    outputs into ``co_count``, ``co_idx`` with their previous values in ``co_old``,
-    and counts the work per sample.
+    is the largest change of a weight's goodness, up or down. ``head``/``nxt`` list,
+    per sample, the outputs selecting each input. Writes the changed outputs into
+    ``co_count``, ``co_idx`` with their previous values in ``co_old``, and counts
+    the work per sample.
     """
     N = Hin.shape[0]  # noqa: N806
-    n_out = W.shape[0]
+    n_out, n_in = W.shape
     n_chunks = min(CHUNKS, N)
     for c in nb.prange(n_chunks):
         old = np.empty(n_out, dtype=H.dtype)
-        worse = np.empty(n_out, dtype=np.bool_)
-        passed = np.empty(Hin.shape[1], dtype=np.int64)
-        for n in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+        touched = np.zeros(n_out, dtype=np.bool_)
+        touched_list = np.empty(n_out, dtype=np.int64)
+        worse = np.zeros(n_out, dtype=np.bool_)
+        worse_list = np.empty(n_out, dtype=np.int64)
+        take = np.zeros(n_out, dtype=np.bool_)
+        passed = np.empty(n_in, dtype=np.int64)
+        counts = np.zeros(2, dtype=np.int64)
+        last = (c + 1) * N // n_chunks
+        for n in range(c * N // n_chunks, last):
+            ahead = n + PREFETCH_DISTANCE
+            if ahead < last:  # the rows of a sample a few steps ahead
+                for t in range(ci_count[ahead]):
+                    prefetch(Hin, ahead, ci_idx[ahead, t])
+                if n_in <= 256:
+                    prefetch_row(Hin, ahead)
+                prefetch_row(H, ahead)
+                prefetch_row(S, ahead)
+                prefetch_row(S2, ahead)
+                prefetch_row(R3, ahead)
+                prefetch_row(nxt, ahead)
             count = ci_count[n]
             if count == 0 and w_rows.shape[0] == 0:
                 co_count[n] = 0
                 continue
-            h = Hin[n]
-            h_row, s_row = H[n], S[n]
-            # how far outputs may worsen (an input and its weight both moving; the
-            # threshold's own weight moving too) and unseen candidates may improve
+            counts[0] = 0
+            counts[1] = 0
+            # how far outputs may worsen (an input and its weight both moving, and
+            # the threshold's own weight moving too)
             down = 0.0
-            up = 0.0
-            for t in range(count):
-                delta = good(h[ci_idx[n, t]], maximize) - good(ci_old[n, t], maximize)
-                down = max(down, -delta)
-                up = max(up, delta)
-            Dt[n] += down + 2.0 * w_gain + margin
-            Dr[n] += up + w_gain + margin
-            for j in range(n_out):
-                old[j] = h_row[j]
-                worse[j] = False
-            # outputs that select a changed input follow it
             for t in range(count):
                 i = ci_idx[n, t]
-                hi = h[i]
-                w = WT[i]
-                for j in range(n_out):
-                    sel = s_row[j] == i
-                    v = w[j] + hi
-                    worse[j] = worse[j] | (sel & (good(v, maximize) < good(h_row[j], maximize)))
-                    h_row[j] = v if sel else h_row[j]
-                work[n, SCANS] += 1
+                down = max(down, good(ci_old[n, t], maximize) - good(Hin[n, i], maximize))
+            Dt[n] += down + 2.0 * w_gain + margin
+            # outputs whose selected input changed follow it
+            followed = 0
+            for t in range(count):
+                i = ci_idx[n, t]
+                hi = Hin[n, i]
+                j = head[i, n]
+                while j >= 0:
+                    touch(H, n, j, old, touched, touched_list, counts)
+                    v = W[j, i] + hi
+                    if good(v, maximize) < good(H[n, j], maximize):
+                        mark_worse(j, worse, worse_list, counts)
+                    H[n, j] = v
+                    followed += 1
+                    j = nxt[n, j]
+            # changed weights, one candidate at a time
             for e in range(w_rows.shape[0]):
                 j = w_rows[e]
-                if s_row[j] == w_cols[e] and worse[j]:
-                    continue  # already followed with its new weight
-                weight_candidate(
-                    W, h, H, S, S2, R3, T, Dr, Dt, n, j, w_cols[e], margin, maximize, work
-                )
-            # improved inputs that may reach an output: takeover passes
+                i = w_cols[e]
+                cand = W[j, i] + Hin[n, i]
+                g = good(cand, maximize)
+                if S[n, j] == i:
+                    touch(H, n, j, old, touched, touched_list, counts)
+                    if g < good(H[n, j], maximize):
+                        mark_worse(j, worse, worse_list, counts)
+                    H[n, j] = cand
+                elif beats(g, i, good(H[n, j], maximize), S[n, j]):
+                    touch(H, n, j, old, touched, touched_list, counts)
+                    take_over(
+                        W, Hin, H, S, S2, R3, T, T3, Dt, head, nxt, n, j, i, cand, margin, maximize
+                    )
+                else:
+                    gw = good(W[j, i], maximize)
+                    if S2[n, j] != i:
+                        R3[n, j] = max(R3[n, j], g + margin)
+                        T3[i, n] = min(T3[i, n], R3[n, j] - gw - margin)
+                    T[i, n] = min(T[i, n], good(H[n, j], maximize) - gw + Dt[n] - margin)
+            # improved inputs past a threshold: takeover passes
             n_passed = 0
             for t in range(count):
                 i = ci_idx[n, t]
-                g_new = good(h[i], maximize)
+                hi = Hin[n, i]
+                g_new = good(hi, maximize)
                 if not g_new > good(ci_old[n, t], maximize):
                     continue
-                if g_new < T[n, i] - Dt[n]:
+                if g_new < T[i, n] - Dt[n] and g_new < T3[i, n]:
                     work[n, CERTIFIED] += 1
                     continue
-                w = WT[i]
+                any_take = False
+                slack = margin + SLACK * (g_new - good(ci_old[n, t], maximize))
                 for j in range(n_out):
-                    if s_row[j] == i:
-                        continue
-                    v = w[j] + h[i]
-                    g = good(v, maximize)
-                    if beats(g, i, good(h_row[j], maximize), s_row[j]):
-                        take_over(W, h, H, S, S2, R3, T, Dr, Dt, n, j, i, v, margin, maximize)
-                    elif S2[n, j] != i:
-                        R3[n, j] = max(R3[n, j], g - Dr[n] + margin)
+                    gv = good(WT[i, j] + hi, maximize)
+                    s = S[n, j]
+                    gh = good(H[n, j], maximize)
+                    other = s != i
+                    bt = other & ((gv > gh) | ((gv == gh) & (i < s)))
+                    take[j] = bt
+                    any_take = any_take | bt
+                    r3 = R3[n, j]
+                    raised = gv + slack
+                    raise3 = other & (not bt) & (S2[n, j] != i) & (raised > r3)
+                    R3[n, j] = raised if raise3 else r3
+                if any_take:
+                    for j in range(n_out):
+                        if take[j]:
+                            take[j] = False
+                            touch(H, n, j, old, touched, touched_list, counts)
+                            take_over(
+                                W,
+                                Hin,
+                                H,
+                                S,
+                                S2,
+                                R3,
+                                T,
+                                T3,
+                                Dt,
+                                head,
+                                nxt,
+                                n,
+                                j,
+                                i,
+                                WT[i, j] + hi,
+                                margin,
+                                maximize,
+                            )
                 passed[n_passed] = i
                 n_passed += 1
                 work[n, TAKEOVER_PASSES] += 1
-            for j in range(n_out):
-                if worse[j]:
-                    resolve_worse(W, h, H, S, S2, R3, T, Dr, Dt, n, j, margin, maximize, work)
-            # thresholds of the inputs that had a pass, from the final outputs
+            for k in range(counts[1]):
+                j = worse_list[k]
+                worse[j] = False
+                resolve_worse(
+                    W, Hin, H, S, S2, R3, T, T3, Dt, head, nxt, n, j, margin, maximize, work
+                )
             for p in range(n_passed):
-                i = passed[p]
-                T[n, i] = threshold_of(W, H, S, n, i, maximize) + Dt[n] - margin
+                thresholds(WT, H, S, S2, R3, T, T3, Dt, n, passed[p], margin, maximize)
             changed = 0
-            for j in range(n_out):
-                if h_row[j] != old[j]:
+            for k in range(counts[0]):
+                j = touched_list[k]
+                touched[j] = False
+                if H[n, j] != old[j]:
                     co_idx[n, changed] = j
                     co_old[n, changed] = old[j]
                     changed += 1
             co_count[n] = changed
+            work[n, FOLLOWED] += followed
 
 
 @nb.njit(parallel=True, cache=True)
-def initial_state(Hin, W, H, S, S2, R3, T, Dt, Dr, maximize, margin):  # noqa: N803
-    """Exact state of one layer from its inputs: selections, seconds, bounds."""
+def initial_state(Hin, W, H, S, S2, R3, T, T3, Dt, head, nxt, maximize, margin):  # noqa: N803
+    """Exact state of one layer from its inputs: selections, seconds, bounds, groups."""
     N = Hin.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     for n in nb.prange(N):
         Dt[n] = 0.0
-        Dr[n] = 0.0
-        h = Hin[n]
+        for i in range(n_in):
+            head[i, n] = -1
         for j in range(n_out):
-            best, i1, i2, g3 = rescan_row(W[j], h, maximize)
+            best, i1, i2, g3 = rescan_row(W, Hin, n, j, maximize)
             H[n, j], S[n, j], S2[n, j] = best, i1, i2
             R3[n, j] = g3 + margin
+            nxt[n, j] = head[i1, n]
+            head[i1, n] = j
         t = np.full(n_in, np.inf)
+        t3 = np.full(n_in, np.inf)
         for j in range(n_out):
             gh = good(H[n, j], maximize)
-            s = S[n, j]
-            w = W[j]
+            r3 = R3[n, j]
+            s, s2 = S[n, j], S2[n, j]
             for i in range(n_in):
-                v = gh - good(w[i], maximize)
+                gw = good(W[j, i], maximize)
+                v = gh - gw - margin
                 t[i] = v if (i != s and v < t[i]) else t[i]
+                v3 = r3 - gw - margin
+                t3[i] = v3 if (i != s and i != s2 and v3 < t3[i]) else t3[i]
         for i in range(n_in):
-            T[n, i] = t[i] - margin
+            T[i, n] = t[i]
+            T3[i, n] = t3[i]
 
 
 @nb.njit(parallel=True, cache=True)
