@@ -83,7 +83,7 @@ def run(names, preset: ex.Preset, out: Path) -> int:
         experiment = ex.EXPERIMENTS[name]
         say(f"[{name}] {experiment.summary}")
         t0 = time.perf_counter()
-        outcome = experiment.run(preset, data, progress=lambda m, n=name: say(f"  [{n}] {m}"))
+        outcome = experiment(preset, data, progress=lambda m, n=name: say(f"  [{n}] {m}"))
         timings[name] = time.perf_counter() - t0
         rows += outcome.rows
         figures += draw_figures(name, outcome, out)
