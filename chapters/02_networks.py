@@ -342,7 +342,8 @@ result = mp.fit(moons_lmm, X_moons, y_moons, objective="mean", method="dense",
                 steps=steps, step="constant", lr=1.0, progress=False)
 model = result.best
 accuracy = float(np.mean(model.predict(X_moons) == y_moons))
-print(result)
+print(f"{result.steps_done} steps: mean loss {result.history['objective'][0]:.4f} → "
+      f"{result.best_objective:.4f} (best iterate, step {result.best_step})")
 print(f"training accuracy of the best iterate: {accuracy:.1%}")
 assert accuracy >= 0.9
 

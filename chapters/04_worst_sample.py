@@ -132,10 +132,11 @@ def changed_by_one_step(q):
 
 
 changed = np.array([changed_by_one_step(q) for q in qs])
+for q, count in zip(qs, changed, strict=True):
+    print(f"q = {q:5d}: {count:7,d} parameters changed by one step")
 assert np.all(changed <= in_trees) and np.all(np.diff(in_trees) >= 0)
 assert in_trees[0] <= 2 * K + K * (d + 1) and in_trees[-1] > mnist_lmm.n_parameters / 2
 assert changed[-1] > mnist_lmm.n_parameters / 4
-print("changed by one step:", dict(zip(qs.tolist(), changed.tolist(), strict=True)))
 
 # %% tags=["hide-input"]
 P = mnist_lmm.n_parameters
@@ -303,7 +304,8 @@ with warnings.catch_warnings():  # torch_fit converts its objective with float(F
     torch_params, torch_objectives, _ = torch_fit(start.copy(), X_iris, y_iris,
                                                   objective="worst", steps=steps, lr=lr)
 
-print(f"{steps} steps of lr = {lr}: {sparse}")
+print(f"{steps} worst-sample steps of lr = {lr}: max loss "
+      f"{sparse.history['objective'][0]:.4f} → {sparse.final_objective:.4f}")
 print(f"{'parameter':10s} {'|sparse − autograd|':>20s} {'|sparse − dense|':>18s}")
 for name, theta in sparse_model.named_parameters().items():
     gap_torch = np.abs(theta - torch_params[name]).max()
@@ -425,7 +427,8 @@ for name, (result, _) in rules.items():
     assert off_C < 1e-15  # only the column C[:, l] moves (up to rounding in Σ δ_k)
     if species == {0, 1, 2}:
         assert F_last >= np.log(3) - 1e-12  # the bound of the text
-#
+
+# %% [markdown]
 # ## Worst sample, top-$q$ and mean
 #
 # Finally, the family {eq}`eq-topq` on the same problem: the worst sample ($q = 1$), the
