@@ -43,6 +43,7 @@ same modules, loads the same data and builds the model without training.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -154,6 +155,33 @@ def _require_torch(impl: str = "plain"):
 # ---------------------------------------------------------------------- warm steppers
 
 
+class NumbaCompilations:
+    """Counts numba compilations (cache misses, not cache loads) while watching.
+
+    ``with NumbaCompilations.watching(): ...`` installs a listener for numba's
+    ``"numba:compile"`` event; :attr:`count` grows by one per compilation. A step
+    that compiles a kernel (a code path that the warm-up did not reach) is not
+    timed: it measures the compiler, not the step.
+    """
+
+    count = 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def watching(cls):
+        from numba.core import event
+
+        class Listener(event.Listener):
+            def on_start(self, ev):
+                cls.count += 1
+
+            def on_end(self, ev):
+                pass
+
+        with event.install_listener("numba:compile", Listener()):
+            yield cls
+
+
 class ReusedLosses:
     """A trainer whose ``losses()`` is computed once per iterate.
 
@@ -233,13 +261,26 @@ class WarmStepper:
             self.steps(warmup)
 
     def steps(self, n: int) -> dict:
-        """Take ``n`` steps; the history of :func:`maxplus.training.run`."""
+        """Take ``n`` steps; the history of :func:`maxplus.training.run`, with
+        ``history["compiled"][t]`` True when step t compiled numba code (see
+        :class:`NumbaCompilations`; all False when none is watching)."""
         self._one_step._losses = None  # the iterate moves: forget step()'s reused losses
-        result = run(self.trainer, self.model, self.q, n, "constant", self.lr, 0.0, False, None)
+        marks = [NumbaCompilations.count]
+
+        def mark(t, objective, model):
+            marks.append(NumbaCompilations.count)
+            return False
+
+        result = run(self.trainer, self.model, self.q, n, "constant", self.lr, 0.0, False, mark)
+        history = result.history
+        if len(marks) <= len(history["seconds"]):  # stopped early: no callback after the last
+            marks.append(NumbaCompilations.count)
+        pairs = zip(marks[:-1], marks[1:], strict=True)
+        history["compiled"] = [after > before for before, after in pairs]
         self.steps_done += result.steps_done
-        if result.history["seconds"]:
-            self.last_seconds = result.history["seconds"][-1]
-        return result.history
+        if history["seconds"]:
+            self.last_seconds = history["seconds"][-1]
+        return history
 
     def step(self) -> None:
         """Exactly one step (its forward pass included, counted once)."""
@@ -317,7 +358,8 @@ def measure_step_times(
         )
         for method in methods
     }
-    seconds, counted = _interleaved_steps(steppers, steps, max_seconds)
+    with NumbaCompilations.watching():
+        seconds, counted, compiled = _interleaved_steps(steppers, steps, max_seconds)
     model = next(iter(steppers.values())).model
     report = {
         "config": _config(model, steppers, sizes, lr, objective, loss, steps, warmup, seed),
@@ -326,7 +368,10 @@ def measure_step_times(
     }
     report["config"]["max_seconds"] = max_seconds
     for method, stepper in steppers.items():
-        report["methods"][method] = _method_figures(stepper, seconds[method], counted[method])
+        figures = _method_figures(stepper, seconds[method], counted[method])
+        figures["compiling_steps"] = len(compiled[method])
+        figures["compiling_seconds"] = sum(compiled[method])
+        report["methods"][method] = figures
     if "sparse" in steppers:
         sparse = report["methods"]["sparse"]
         for method in methods:
@@ -354,11 +399,14 @@ def _interleaved_steps(steppers: dict, steps: int, max_seconds):
     A block of a method whose steps are quicker than :data:`LEAD_IN_BELOW` seconds
     starts with one untimed *lead-in* step: the first step after another library ran
     pays for waking this one's thread pool (tens of ms on a busy machine), a cost
-    that training with one method alone does not have.
+    that training with one method alone does not have. Steps that compiled numba
+    code are set aside too (:class:`NumbaCompilations`); returns per method the
+    timed seconds, their FLOPs, and the seconds of the steps set aside for compiling.
     """
     names = list(steppers)
     seconds = {name: [] for name in names}
     counted = {name: [] for name in names}
+    compiled = {name: [] for name in names}  # seconds of steps that compiled: untimed
     estimate = {name: steppers[name].last_seconds for name in names}
 
     def wanted(name):
@@ -383,12 +431,16 @@ def _interleaved_steps(steppers: dict, steps: int, max_seconds):
             active = True
             lead_in = int(estimate[name] is None or estimate[name] < LEAD_IN_BELOW)
             history = steppers[name].steps(lead_in + n)
-            seconds[name].extend(history["seconds"][lead_in:])
-            counted[name].extend(int(f) for f in history["flops"][lead_in:])
+            for t in range(lead_in, len(history["seconds"])):
+                if history["compiled"][t]:
+                    compiled[name].append(history["seconds"][t])
+                else:
+                    seconds[name].append(history["seconds"][t])
+                    counted[name].append(int(history["flops"][t]))
             if seconds[name]:
                 estimate[name] = statistics.median(seconds[name])
         if not active:
-            return seconds, counted
+            return seconds, counted, compiled
         round_ += 1
 
 
@@ -487,8 +539,8 @@ def format_step_times(report: dict, targets: dict | None = None) -> str:
         lines.append(f"{'':<22}{'median / mean':>18}{'median / mean':>18}{'median / mean':>20}")
     for peer, r in report["ratios"].items():
         line = (
-            f"{peer:<22}{_pair(r, 'time_ratio', 'x'):>18}{_pair(r, 'flop_ratio', 'x'):>18}"
-            f"{_pair(r, 'realised_share', '%'):>20}"
+            f"{peer:<22}{_pair(r, 'time_ratio', 'x'):>18}  {_pair(r, 'flop_ratio', 'x'):>16}"
+            f"  {_pair(r, 'realised_share', '%'):>18}"
         )
         if targets and peer in targets:
             wanted = targets[peer]
@@ -498,6 +550,13 @@ def format_step_times(report: dict, targets: dict | None = None) -> str:
             ]
             line += f"   >= {wanted:g}x: {verdicts[0]} / {verdicts[1]}"
         lines.append(line)
+    set_aside = [
+        f"{method} {f['compiling_steps']} ({f['compiling_seconds']:.3g} s)"
+        for method, f in figures.items()
+        if f.get("compiling_steps")
+    ]
+    if set_aside:
+        lines.append("steps set aside (numba compiled code in them): " + ", ".join(set_aside))
     sparse = figures.get("sparse")
     if sparse is not None:
         state = sparse["state_bytes"]
@@ -545,7 +604,12 @@ def _pair(r: dict, key: str, unit: str) -> str:
     a, b = r[f"{key}_median"], r[f"{key}_mean"]
     if unit == "%":
         return f"{100 * a:.1f}% / {100 * b:.1f}%"
-    return f"{a:.3g}x / {b:.3g}x"
+    return f"{_times(a)} / {_times(b)}"
+
+
+def _times(x: float) -> str:
+    """A ratio as ``12.3x`` or ``1234x`` (three significant digits, no exponent)."""
+    return f"{x:.0f}x" if x >= 100 else f"{x:.3g}x"
 
 
 def _mib(n: int) -> str:
@@ -578,6 +642,7 @@ def trainer_state_bytes(trainer) -> dict:
     for entry in getattr(cache, "entries", {}).values():
         totals["product_cache"] += int(entry.nbytes)
         totals["cached_products"] += 1
+        excluded.append(entry)  # counted once, as cache, wherever else it is referenced
     skip = {"model", "X", "y", "cache"}
     for array in _state_arrays(trainer, skip, excluded):
         kind = "per_sample" if n_samples in array.shape else "other"
