@@ -206,9 +206,10 @@ def figure_scaling(series, plt):
         for method, marker in (("sparse", "o"), ("dense", "s")):
             ax.loglog(xs, [p[f"{method}_median"] for p in points], marker=marker, label=method)
         ax.set_xlabel(axis)
-        ax.set_ylabel("seconds per step (median)")
         ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("seconds per step (median)")
     axes[0].legend()
+    fig.tight_layout()
     fig.suptitle("per-step cost against N, h1 and K (log-log)", fontsize=10)
     yield "step_cost_scaling.png", "seconds per step against N, h1 and K, sparse and dense", fig
 

@@ -19,12 +19,13 @@ state is then *repaired*:
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import flops, gradients
 from .kernels import cpu_repair
-from .kernels.cpu_linear import linear_columns, linear_forward, row_products
+from .kernels.cpu_linear import catch_up, linear_forward, replace_rows, row_products
 from .kernels.cpu_losses import row_loss_gradients, row_losses
 from .losses import loss_flops
 
@@ -104,54 +105,57 @@ class LayerState:
             self.margin,
         )
 
-    def repair(self, Hin, count, idx, old, rows, cols, step, work):  # noqa: N803
-        """Repair after the inputs listed per sample changed and weights moved by
-        ``-step``; the changed outputs are left in ``changed_*``."""
+    def repair(self, Hin, batch, count, idx, old, rows, cols, first, gain, work):  # noqa: N803
+        """Repair the samples ``batch`` after the inputs listed per sample changed and
+        the weights ``(rows, cols)[first[b]:]`` may have moved (by at most ``gain[b]``);
+        the changed outputs are left in ``changed_*`` (indexed like ``batch``)."""
         W = self.layer.weight
         self.WT[cols, rows] = W[rows, cols]
-        w_gain = float(np.abs(step).max(initial=0.0))
+        n_out = W.shape[0]
+        if self.changed_idx.shape[0] < batch.size:
+            self.changed_count = np.zeros(batch.size, dtype=np.int64)
+            self.changed_idx = np.empty((batch.size, n_out), dtype=np.int64)
+            self.changed_old = np.empty((batch.size, n_out), dtype=self.H.dtype)
+        # fmt: off
         cpu_repair.repair_layer(
-            Hin,
-            W,
-            self.WT,
-            self.H,
-            self.S,
-            self.S2,
-            self.R3,
-            self.T,
-            self.T3,
-            self.Dt,
-            self.head,
-            self.nxt,
-            self.maximize,
-            count,
-            idx,
-            old,
-            rows,
-            cols,
-            w_gain,
-            self.margin,
-            self.changed_count,
-            self.changed_idx,
-            self.changed_old,
-            work,
+            Hin, W, self.WT, self.H, self.S, self.S2, self.R3, self.T, self.T3, self.Dt,
+            self.head, self.nxt, self.maximize, batch, count, idx, old, rows, cols, first, gain,
+            self.margin, self.changed_count, self.changed_idx, self.changed_old, work,
         )
+        # fmt: on
 
 
 class SparseTrainer:
-    """Trains by tree subgradients and repairs the stored forward state."""
+    """Trains by tree subgradients and repairs the stored forward state lazily.
+
+    After a step only the samples that may be among the ``q`` worst are brought up
+    to date: each sample accumulates a bound on how far its loss may have moved
+    since it was last synchronised (the network is 1-Lipschitz in the sup norm, the
+    loss 2-Lipschitz in the scores), and a sample whose bound cannot reach the
+    ``q``-th largest loss waits. Every ``refresh_every`` steps every sample is
+    synchronised and ``Z`` recomputed exactly (ending the cached updates' drift).
+    The selected samples, their trees and the objective are exact at every step.
+    """
 
     method = "sparse"
 
-    def __init__(self, model, X, y, loss: str, *, refresh_every: int = 100, exact: bool = False):  # noqa: N803
-        self.model, self.X, self.y, self.loss = model, X, y, loss
+    def __init__(
+        self,
+        model,
+        X,
+        y,
+        loss: str,
+        *,
+        q: int = 1,
+        refresh_every: int = 100,  # noqa: N803
+        exact: bool = False,
+    ):
+        self.model, self.X, self.y, self.loss, self.q = model, X, y, loss, q
         self.refresh_every, self.exact = refresh_every, exact
         self.cache = ProductCache(X)
         self.tree = gradients.TreeBackward(model)
-        self.flops_last = 0
-        self.steps_since_refresh = 0
-        self.coef_since_refresh = 0.0
-        self.counters = dict.fromkeys(("refreshes", "changed_samples", *WORK_NAMES), 0)
+        self.flops_last = self.flops_pending = 0
+        self.counters = dict.fromkeys(("refreshes", "synced", *WORK_NAMES), 0)
         self._touched = {}
         lin = model.layers[0]
         N = X.shape[0]  # noqa: N806
@@ -164,6 +168,10 @@ class SparseTrainer:
             Hin = self.layers[-1].H
         self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)
         self.L = row_losses(self.scores, y, loss)
+        self.bound = np.zeros(N)  # how far each loss may have moved since its sync
+        self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
+        self.log = []
+        self.coef_since_refresh = 0.0
 
     # ---- state -----------------------------------------------------------------
     @property
@@ -175,48 +183,145 @@ class SparseTrainer:
         return [None] + [state.S for state in self.layers]
 
     def state_values(self):
-        """``[Z, H_1, ..., H_L]``, comparable with ``model.forward(X).values``."""
+        """``[Z, H_1, ..., H_L]`` as stored; call :meth:`synchronize` first to compare
+        with ``model.forward(X).values``."""
         return [self.Z] + [state.H for state in self.layers]
 
-    def refresh_linear(self):
-        """Recompute ``Z`` exactly, ending the cached updates' rounding drift; returns
-        the columns that differed and their previous values."""
-        lin = self.model.layers[0]
-        fresh = np.empty_like(self.Z)
-        linear_forward(self.X, np.ascontiguousarray(lin.weight.T), lin.bias, fresh)
-        columns = np.flatnonzero(np.any(fresh != self.Z, axis=0))
-        z_old = np.ascontiguousarray(self.Z[:, columns])
-        self.Z[...] = fresh
-        self.steps_since_refresh = 0
-        self.coef_since_refresh = 0.0
-        self.counters["refreshes"] += 1
-        return columns, z_old
-
     def drift_bound(self) -> float:
-        """Bound on ``|Z_cached − Z_fresh|`` after the cached linear updates since the
-        last exact recomputation (0 in exact mode).
+        """Bound on ``|Z_cached − Z_fresh|`` for samples synchronised since the last
+        exact recomputation (0 in exact mode).
 
-        With ``t`` updates since then, unit roundoff ``u``, ``S1 = max_n ‖x_n‖₁ max|A|
-        + max|b|`` and ``c`` the sum over those updates of ``max |η ζ|``:
-        ``u (3 c (max ‖x‖² + 1) + t (S1 + 2 max|Z|) + 2 d S1)``: each update rounds
-        ``z``, the parameter change and its product once; each forward pass sums
-        ``d`` products.
+        With ``t`` logged steps, unit roundoff ``u``, ``S1 = max_n ‖x_n‖₁ max|A|
+        + max|b|`` and ``c`` the sum over those steps of ``max |η ζ|``:
+        ``u (3 c (max ‖x‖² + 1) + t (S1 + 2 max|Z|) + 2 d S1)``: each step rounds the
+        parameter change and its product once, a catch-up rounds ``z`` once, each
+        forward pass sums ``d`` products.
         """
         if self.exact:
             return 0.0
         lin = self.model.layers[0]
         u = float(np.finfo(self.Z.dtype).eps)
         d = self.X.shape[1]
-        s1 = float(np.abs(self.X).sum(axis=1).max(initial=0)) * float(
-            np.abs(lin.weight).max()
-        ) + float(np.abs(lin.bias).max())
+        x_l1 = float(np.abs(self.X).sum(axis=1).max(initial=0))
+        s1 = x_l1 * float(np.abs(lin.weight).max()) + float(np.abs(lin.bias).max())
         z_max = float(np.abs(self.Z).max(initial=0))
-        t = self.steps_since_refresh
-        c = self.coef_since_refresh
+        t, c = len(self.log), self.coef_since_refresh
         return u * (3 * c * (self.cache.max_sq_norm + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
+
+    # ---- synchronisation ---------------------------------------------------------
+    def synchronize(self, refresh: bool = True) -> None:
+        """Bring every sample up to date; with ``refresh`` also recompute ``Z``
+        exactly (then the state is a fresh forward pass, bitwise in exact mode)."""
+        if refresh:
+            self.refresh()
+        else:
+            self.sync(np.flatnonzero(self.synced_at < len(self.log)))
+
+    def sync(self, batch) -> None:
+        """Catch the samples ``batch`` up with the logged steps, then repair them."""
+        if batch.size == 0:
+            return
+        batch = batch.astype(np.int64)
+        steps = len(self.log)
+        step_ptr = np.zeros(steps + 1, dtype=np.int64)
+        step_ptr[1:] = np.cumsum([entry.columns.size for entry in self.log])
+        cols = np.concatenate([e.columns for e in self.log]).astype(np.int64)
+        coefs = np.ascontiguousarray(np.concatenate([e.coef.T for e in self.log]))
+        products = np.stack([r for e in self.log for r in e.products])
+        step_rows = np.arange(products.shape[0]).reshape(steps, -1)
+        width = min(self.Z.shape[1], cols.size)
+        count = np.zeros(batch.size, dtype=np.int64)
+        idx = np.empty((batch.size, width), dtype=np.int64)
+        old = np.empty((batch.size, width), dtype=self.Z.dtype)
+        lin = self.model.layers[0]
+        catch_up(
+            self.Z,
+            self.X,
+            lin.weight,
+            lin.bias,
+            self.exact,
+            batch,
+            self.synced_at[batch],
+            step_ptr,
+            cols,
+            coefs,
+            step_rows,
+            products,
+            count,
+            idx,
+            old,
+        )
+        first = self.synced_at[batch]
+        self.repair(batch, count, idx, old, first)
+        n_pairs = int(count.sum())
+        d = self.X.shape[1]
+        self.flops_pending += (2 * d + 1) * n_pairs if self.exact else 3 * n_pairs * self.q
+
+    def refresh(self) -> None:
+        """Recompute ``Z`` exactly and repair every sample for what differs."""
+        lin = self.model.layers[0]
+        fresh = np.empty_like(self.Z)
+        linear_forward(self.X, np.ascontiguousarray(lin.weight.T), lin.bias, fresh)
+        N, h = self.Z.shape  # noqa: N806
+        count = np.zeros(N, dtype=np.int64)
+        idx = np.empty((N, h), dtype=np.int64)
+        old = np.empty((N, h), dtype=self.Z.dtype)
+        replace_rows(self.Z, fresh, count, idx, old)
+        self.repair(np.arange(N), count, idx, old, self.synced_at.copy())
+        self.log.clear()
+        self.synced_at[:] = 0
+        self.coef_since_refresh = 0.0
+        self.counters["refreshes"] += 1
+        self.flops_pending += flops.forward_flops(self.model, N)
+
+    def repair(self, batch, count, idx, old, first) -> None:
+        """Repair the tropical layers of ``batch`` (changed linear outputs given) and
+        their losses; they are synchronised with the whole log afterwards."""
+        steps = len(self.log)
+        gains = np.zeros((len(self.layers), steps + 1))
+        for k, entry in enumerate(self.log):
+            gains[:, k + 1] = gains[:, k] + entry.gains
+        Hin = self.Z
+        self.work[:] = 0
+        for i, state in enumerate(self.layers):
+            rows, cols, since = self.moved_weights(i)
+            gain = gains[i, steps] - gains[i, first]
+            start = np.searchsorted(since, first)
+            state.repair(Hin, batch, count, idx, old, rows, cols, start, gain, self.work)
+            Hin = state.H
+            count, idx, old = state.changed_count, state.changed_idx, state.changed_old
+        changed = batch[np.flatnonzero(count[: batch.size])]
+        row_losses(self.scores, self.y, self.loss, rows=changed, out=self.L)
+        self.bound[batch] = 0.0
+        self.synced_at[batch] = steps
+        self.counters["synced"] += batch.size
+        self.flops_pending += self.repair_flops() + changed.size * loss_flops(self.model.n_classes)
+
+    def moved_weights(self, i):
+        """Entries of tropical layer ``i + 1`` moved during the logged steps, each once,
+        ordered by the step after which they last moved: ``(rows, cols, since)``, a
+        sample synchronised at step ``k`` needs the entries with ``since > k``."""
+        if not self.log:
+            return NO_ENTRIES, NO_ENTRIES, NO_ENTRIES
+        n_in = self.model.layers[i + 1].weight.shape[1]
+        keys = np.concatenate([e.rows[i] * n_in + e.cols[i] for e in self.log])
+        steps = np.repeat(np.arange(1, len(self.log) + 1), [e.rows[i].size for e in self.log])
+        reversed_keys = keys[::-1]
+        unique, last = np.unique(reversed_keys, return_index=True)
+        since = steps[::-1][last]
+        order = np.argsort(since, kind="stable")
+        rows, cols = np.divmod(unique[order], n_in)
+        return rows.astype(np.int64), cols.astype(np.int64), since[order] - 1
 
     # ---- the trainer protocol ----------------------------------------------------
     def losses(self) -> np.ndarray:
+        """Losses whose ``q`` largest are exact (the rest may be stale but are then
+        certainly smaller): samples that may reach the ``q``-th largest are synced."""
+        if self.log:
+            lower = self.L - self.bound
+            q = min(self.q, lower.size)
+            kth = np.partition(lower, lower.size - q)[lower.size - q]
+            self.sync(np.flatnonzero((self.bound > 0) & (self.L + self.bound >= kth)))
         return self.L
 
     def gradient(self, rows, q: int) -> gradients.SparseGradient:
@@ -232,85 +337,58 @@ class SparseTrainer:
         return {name: np.concatenate(chunks) for name, chunks in touched.items()}
 
     def apply(self, eta: float, g: gradients.SparseGradient) -> None:
-        """θ ← θ − η g on the tree's entries, then repair the state."""
-        flop_count = flops.tree_flops(self.model, g.samples.size, g)
-        columns = g.linear_rows
-        z_old, linear_flops = self.update_linear(eta, g)
-        steps = self.update_tropical(eta, g)
-        self.steps_since_refresh += 1
-        if self.steps_since_refresh >= self.refresh_every and not self.exact:
-            columns, z_old = merge_columns(columns, z_old, *self.refresh_linear())
-            linear_flops += 2 * self.X.shape[0] * self.X.shape[1] * self.Z.shape[1]
-        N = self.X.shape[0]  # noqa: N806
-        count = np.full(N, columns.size, dtype=np.int64)
-        idx = np.broadcast_to(columns.astype(np.int64), (N, columns.size))
-        Hin, old = self.Z, z_old
-        self.work[:] = 0
-        for state, entries, step in zip(self.layers, g.tropical, steps, strict=True):
-            state.repair(Hin, count, idx, old, entries.rows, entries.cols, step, self.work)
-            Hin, count, idx, old = (
-                state.H,
-                state.changed_count,
-                state.changed_idx,
-                state.changed_old,
-            )
-        changed = np.flatnonzero(count)
-        row_losses(self.scores, self.y, self.loss, rows=changed, out=self.L)
-        self.counters["changed_samples"] += changed.size
-        self.flops_last = (
-            flop_count
-            + linear_flops
-            + self.repair_flops()
-            + changed.size * loss_flops(self.model.n_classes)
-        )
+        """θ ← θ − η g on the tree's entries; log the step and raise the loss bounds."""
+        N, d = self.X.shape  # noqa: N806
+        entry = self.update(eta, g)
+        self.log.append(entry)
+        # |Δz_nm| ≤ Σ_s max_m |coef_sm| |x_n·x_s + 1|; tropical layers add their weight moves
+        move = np.zeros(N)
+        for coef, r in zip(entry.coef, entry.products, strict=True):
+            move += float(np.abs(coef).max(initial=0.0)) * np.abs(r + 1.0)
+        self.bound += 2.0 * (move + float(entry.gains.sum()))
+        self.flops_pending += flops.tree_flops(self.model, g.samples.size, g) + 6 * N
+        if len(self.log) >= self.refresh_every:
+            self.refresh()
+        self.flops_last, self.flops_pending = self.flops_pending, 0
 
-    def repair_flops(self) -> int:
-        """FLOPs of the repair kernels: per pass over a layer's outputs 2 per output
-        (add, compare), per rescan 2 per input, per swap 3."""
-        work = self.work.sum(axis=0)
-        for name, value in zip(WORK_NAMES, work, strict=True):
-            self.counters[name] += int(value)
-        widest_out = max(state.layer.weight.shape[0] for state in self.layers)
-        widest_in = max(state.layer.weight.shape[1] for state in self.layers)
-        passes = int(2 * work[cpu_repair.TAKEOVER_PASSES])
-        return (
-            2 * widest_out * passes
-            + 2 * int(work[cpu_repair.FOLLOWED])
-            + 2 * widest_in * int(work[cpu_repair.RESCANS])
-            + 3 * int(work[cpu_repair.SWAPS])
-        )
-
-    def update_linear(self, eta, g):
-        """Move the linear rows and repair ``Z[:, M]``; returns the previous values of
-        those columns (N × |M|) and the FLOPs spent."""
+    def update(self, eta, g) -> LogEntry:
+        """Move the parameters of the tree (θ −= η g) and describe the move."""
         lin = self.model.layers[0]
         M = g.linear_rows  # noqa: N806
         lin.weight[M] -= eta * g.linear_weight
         lin.bias[M] -= eta * g.linear_bias
         self._touched.setdefault("0.weight", []).append(M)
         self._touched.setdefault("0.bias", []).append(M)
-        N, d = self.X.shape  # noqa: N806
-        old = np.empty((N, M.size), dtype=self.Z.dtype)
-        if self.exact:
-            old[:] = self.Z[:, M]
-            linear_columns(self.X, lin.weight, lin.bias, M, self.Z)
-            return old, 2 * N * d * M.size
         misses = self.cache.misses
-        r = np.stack([self.cache.get(int(s)) for s in g.samples]) if M.size else np.empty((0, N))
+        products = [self.cache.get(int(s)) for s in g.samples]
+        self.flops_pending += 2 * self.X.size * (self.cache.misses - misses)
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype))
         self.coef_since_refresh += float(np.abs(coef).max(initial=0.0))
-        cpu_repair.shift_linear_columns(self.Z, M, coef, r, old)
-        return old, 2 * N * d * (self.cache.misses - misses) + 3 * N * M.size * g.samples.size
-
-    def update_tropical(self, eta, g):
-        """Move the tropical entries (W −= η g); returns the steps ``η g`` per layer."""
-        steps = []
+        rows, cols, gains = [], [], []
         for i, entries in enumerate(g.tropical, start=1):
             step = eta * entries.values
             self.model.layers[i].weight[entries.rows, entries.cols] -= step
-            steps.append(step)
+            rows.append(entries.rows)
+            cols.append(entries.cols)
+            gains.append(float(np.abs(step).max(initial=0.0)))
             self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
-        return steps
+        return LogEntry(M.astype(np.int64), coef, products, rows, cols, np.array(gains))
+
+    def repair_flops(self) -> int:
+        """FLOPs of the repair kernels' last calls: per output that followed its input
+        2, per takeover pass 4 per output (the pass and the thresholds), per rescan 2
+        per input, per swap 3."""
+        work = self.work.sum(axis=0)
+        for name, value in zip(WORK_NAMES, work, strict=True):
+            self.counters[name] += int(value)
+        widest_out = max(state.layer.weight.shape[0] for state in self.layers)
+        widest_in = max(state.layer.weight.shape[1] for state in self.layers)
+        return (
+            2 * int(work[cpu_repair.FOLLOWED])
+            + 4 * widest_out * int(work[cpu_repair.TAKEOVER_PASSES])
+            + 2 * widest_in * int(work[cpu_repair.RESCANS])
+            + 3 * int(work[cpu_repair.SWAPS])
+        )
 
     def info(self) -> dict:
         return dict(
@@ -321,14 +399,19 @@ class SparseTrainer:
         )
 
 
+@dataclass
+class LogEntry:
+    """One step as the lazy samples must replay it: the linear rows moved with
+    their coefficients (q × |M|) and the products ``X x_s``; per tropical layer the
+    entries moved and the largest move."""
+
+    columns: np.ndarray
+    coef: np.ndarray
+    products: list
+    rows: list
+    cols: list
+    gains: np.ndarray
+
+
+NO_ENTRIES = np.zeros(0, dtype=np.int64)
 WORK_NAMES = ("followed", "takeover_passes", "swaps", "rescans", "certified")
-
-
-def merge_columns(columns, z_old, more_columns, more_old):
-    """Union of two sets of changed columns with their previous values (sorted);
-    where a column is in both, the first set's previous value is kept."""
-    keep = np.isin(more_columns, columns, invert=True)
-    columns = np.concatenate([columns, more_columns[keep]])
-    z_old = np.concatenate([z_old, more_old[:, keep]], axis=1)
-    order = np.argsort(columns)
-    return columns[order], np.ascontiguousarray(z_old[:, order])

@@ -119,7 +119,9 @@ def fit(
     X = model.check_input(X)
     y = check_labels(y, X.shape[0], model.n_classes, model.xp)
     q = parse_objective(objective, X.shape[0])
-    trainer = make_trainer(method, model, X, y, loss, refresh_every=refresh_every, exact=exact)
+    trainer = make_trainer(
+        method, model, X, y, loss, q=q, refresh_every=refresh_every, exact=exact
+    )
     return run(trainer, model, q, steps, step, lr, target, progress, callback)
 
 
@@ -146,7 +148,7 @@ def check_labels(y, n_samples: int, n_classes: int, xp):
     return xp.asarray(y_host.astype(np.int64))
 
 
-def make_trainer(method, model, X, y, loss, *, refresh_every, exact):  # noqa: N803
+def make_trainer(method, model, X, y, loss, *, q=1, refresh_every=100, exact=False):  # noqa: N803
     if not backend.is_numpy_namespace(model.xp):
         from .gpu_training import make_gpu_trainer
 
@@ -157,7 +159,7 @@ def make_trainer(method, model, X, y, loss, *, refresh_every, exact):  # noqa: N
         return DenseTrainer(model, X, y, loss)
     from .sparse import SparseTrainer
 
-    return SparseTrainer(model, X, y, loss, refresh_every=refresh_every, exact=exact)
+    return SparseTrainer(model, X, y, loss, q=q, refresh_every=refresh_every, exact=exact)
 
 
 def run(trainer, model, q, steps, rule, lr, target, progress, callback) -> FitResult:

@@ -111,7 +111,9 @@ def test_iris_iterates_agree_after_many_steps():
 
 
 def check_state(trainer, model, X, exact):
-    """The repaired state against a fresh forward pass."""
+    """The repaired state against a fresh forward pass (after bringing every sample
+    up to date with the cached updates, without the exact refresh)."""
+    trainer.synchronize(refresh=False)
     fresh = model.forward(X)
     Z = trainer.state_values()[0]
     if exact:
@@ -141,7 +143,7 @@ def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ti
     if ties:  # weights on a grid: exact ties between candidates are frequent
         for layer in model.layers:
             layer.weight[...] = np.round(8 * layer.weight) / 8
-    trainer = SparseTrainer(model, X, y, "cross_entropy", exact=exact, refresh_every=23)
+    trainer = SparseTrainer(model, X, y, "cross_entropy", q=2, exact=exact, refresh_every=23)
     for _ in range(150):
         check_state(trainer, model, X, exact)
         rows = top_q(trainer.losses(), 2)
@@ -158,6 +160,7 @@ def test_cached_drift_bound_is_meaningful():
     for _ in range(200):
         rows = top_q(trainer.losses(), 1)
         trainer.apply(0.05, trainer.gradient(rows, 1))
+    trainer.synchronize(refresh=False)
     drift = np.max(np.abs(trainer.Z - model.forward(X).values[0]))
     assert 0 < drift <= trainer.drift_bound() < 1e-9
 
@@ -229,7 +232,7 @@ def test_keyboard_interrupt_leaves_a_complete_iterate(monkeypatch):
     from maxplus import sparse
 
     calls = {"n": 0}
-    original = sparse.SparseTrainer.update_tropical
+    original = sparse.SparseTrainer.update
 
     def interrupted(self, eta, g):
         calls["n"] += 1
@@ -238,7 +241,7 @@ def test_keyboard_interrupt_leaves_a_complete_iterate(monkeypatch):
             signal.raise_signal(signal.SIGINT)
         return steps
 
-    monkeypatch.setattr(sparse.SparseTrainer, "update_tropical", interrupted)
+    monkeypatch.setattr(sparse.SparseTrainer, "update", interrupted)
     with pytest.raises(KeyboardInterrupt):
         mp.fit(model, X, y, method="sparse", steps=50, lr=0.1)
     reference = start.copy()

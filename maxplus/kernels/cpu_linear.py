@@ -32,20 +32,94 @@ def linear_forward(X, WT, b, Z):  # noqa: N803
             z[m] += b[m]
 
 
+@nb.njit(cache=True, inline="always")
+def linear_entry(X, W, b, n, m):  # noqa: N803
+    """``z[n, m]`` exactly as :func:`linear_forward` computes it."""
+    acc = W.dtype.type(0.0)
+    w = W[m]
+    for i in range(X.shape[1]):
+        xi = X[n, i]
+        if xi != 0.0:
+            acc += xi * w[i]
+    return acc + b[m]
+
+
 @nb.njit(parallel=True, cache=True)
 def linear_columns(X, W, b, columns, Z):  # noqa: N803
     """Recompute ``Z[:, m]`` for ``m`` in ``columns`` exactly as :func:`linear_forward` does."""
-    N, d = X.shape  # noqa: N806
-    for n in nb.prange(N):
+    for n in nb.prange(X.shape[0]):
         for c in range(columns.shape[0]):
-            m = columns[c]
-            acc = Z.dtype.type(0.0)
-            w = W[m]
-            for i in range(d):
-                xi = X[n, i]
-                if xi != 0.0:
-                    acc += xi * w[i]
-            Z[n, m] = acc + b[m]
+            Z[n, columns[c]] = linear_entry(X, W, b, n, columns[c])
+
+
+@nb.njit(parallel=True, cache=True)
+def catch_up(
+    Z,
+    X,
+    W,
+    b,
+    exact,
+    batch,
+    first,
+    step_ptr,
+    cols,
+    coefs,
+    step_rows,
+    products,  # noqa: N803
+    count,
+    idx,
+    old,
+):
+    """Bring the rows ``batch`` of ``Z`` up to date after the logged steps.
+
+    Step ``k`` moved rows ``cols[step_ptr[k]:step_ptr[k + 1]]`` of ``W`` by
+    ``-Σ_s coefs[e, s] x_{s}`` (and ``b`` likewise), ``products[step_rows[k, s]]``
+    holding ``X x_s``; sample ``batch[j]`` has seen the steps before ``first[j]``.
+    Cached: ``z −= Σ coef (X x_s + 1)`` summed in float64 then applied once; exact
+    (``exact``): the entry is recomputed with :func:`linear_entry`. The changed
+    columns of each sample and their previous values go to ``count``, ``idx``,
+    ``old``.
+    """
+    B = batch.shape[0]  # noqa: N806
+    h = Z.shape[1]
+    n_steps = step_ptr.shape[0] - 1
+    n_chunks = min(64, B)
+    for c in nb.prange(n_chunks):
+        acc = np.zeros(h)
+        marked = np.zeros(h, dtype=np.bool_)
+        for j in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            n = batch[j]
+            cnt = 0
+            for k in range(first[j], n_steps):
+                for e in range(step_ptr[k], step_ptr[k + 1]):
+                    m = cols[e]
+                    if not marked[m]:
+                        marked[m] = True
+                        acc[m] = 0.0
+                        idx[j, cnt] = m
+                        cnt += 1
+                    for s in range(coefs.shape[1]):
+                        acc[m] += coefs[e, s] * (products[step_rows[k, s], n] + 1.0)
+            for t in range(cnt):
+                m = idx[j, t]
+                marked[m] = False
+                old[j, t] = Z[n, m]
+                Z[n, m] = linear_entry(X, W, b, n, m) if exact else Z[n, m] - acc[m]
+            count[j] = cnt
+
+
+@nb.njit(parallel=True, cache=True)
+def replace_rows(Z, fresh, count, idx, old):  # noqa: N803
+    """``Z = fresh``, listing per sample the columns that differed (and their old values)."""
+    for n in nb.prange(Z.shape[0]):
+        cnt = 0
+        for m in range(Z.shape[1]):
+            if fresh[n, m] != Z[n, m]:
+                idx[n, cnt] = m
+                old[n, cnt] = Z[n, m]
+                Z[n, m] = fresh[n, m]
+                cnt += 1
+        count[n] = cnt
 
 
 def linear(X, W, b):  # noqa: N803
@@ -57,11 +131,9 @@ def linear(X, W, b):  # noqa: N803
 
 @nb.njit(parallel=True, cache=True)
 def row_products(X, x, out):  # noqa: N803
-    """``out[n] = X[n] · x`` accumulated in float64 (zeros of ``X`` skipped)."""
+    """``out[n] = X[n] · x`` accumulated in float64."""
     for n in nb.prange(X.shape[0]):
         acc = 0.0
         for i in range(X.shape[1]):
-            xi = X[n, i]
-            if xi != 0.0:
-                acc += np.float64(xi) * np.float64(x[i])
+            acc += np.float64(X[n, i]) * np.float64(x[i])
         out[n] = acc

@@ -191,7 +191,8 @@ def take_over(W, Hin, H, S, S2, R3, T, T3, Dt, head, nxt, n, j, i, cand, margin,
 
 
 @nb.njit(parallel=True, cache=True)
-def repair_layer(
+# fmt: off
+def repair_layer(  # noqa: N803
     Hin,
     W,
     WT,
@@ -204,12 +205,14 @@ def repair_layer(
     Dt,
     head,
     nxt,
-    maximize,  # noqa: N803
+    maximize,
+    batch,
     ci_count,
     ci_idx,
     ci_old,
     w_rows,
     w_cols,
+    w_first,
     w_gain,
     margin,
     co_count,
@@ -217,19 +220,22 @@ def repair_layer(
     co_old,
     work,
 ):
-    """Repair one tropical layer for every sample.
+    """Repair one tropical layer for the samples ``batch``.
 
-    ``Hin`` holds the new inputs; sample ``n`` changed ``ci_count[n]`` of them,
-    ``ci_idx[n, :count]``, whose previous values are ``ci_old[n, :count]``. Weights
-    ``(w_rows[e], w_cols[e])`` changed (``W``, ``WT`` hold the new values); ``w_gain``
-    is the largest change of a weight's goodness, up or down. ``head``/``nxt`` list,
-    per sample, the outputs selecting each input. Writes the changed outputs into
-    ``co_count``, ``co_idx`` with their previous values in ``co_old``, and counts
-    the work per sample.
+    ``Hin`` holds the new inputs; the ``b``-th sample of the batch changed
+    ``ci_count[b]`` of them, ``ci_idx[b, :count]``, whose previous values are
+    ``ci_old[b, :count]``. Weights ``(w_rows[e], w_cols[e])`` for ``e ≥ w_first[b]``
+    may have changed since (``W``, ``WT`` hold the new values; listing one that did
+    not, or twice, is harmless); ``w_gain[b]`` bounds how far any weight's goodness
+    moved since, up or down.
+    ``head``/``nxt`` list, per sample, the outputs selecting each input. Writes the
+    changed outputs into ``co_count[b]``, ``co_idx[b]`` with their previous values in
+    ``co_old[b]``, and counts the work per sample in ``work[n]``.
     """
-    N = Hin.shape[0]  # noqa: N806
+    B = batch.shape[0]  # noqa: N806
     n_out, n_in = W.shape
-    n_chunks = min(CHUNKS, N)
+    n_chunks = min(CHUNKS, B)
+    # fmt: on
     for c in nb.prange(n_chunks):
         old = np.empty(n_out, dtype=H.dtype)
         touched = np.zeros(n_out, dtype=np.bool_)
@@ -239,22 +245,23 @@ def repair_layer(
         take = np.zeros(n_out, dtype=np.bool_)
         passed = np.empty(n_in, dtype=np.int64)
         counts = np.zeros(2, dtype=np.int64)
-        last = (c + 1) * N // n_chunks
-        for n in range(c * N // n_chunks, last):
-            ahead = n + PREFETCH_DISTANCE
-            if ahead < last:  # the rows of a sample a few steps ahead
-                for t in range(ci_count[ahead]):
-                    prefetch(Hin, ahead, ci_idx[ahead, t])
+        last = (c + 1) * B // n_chunks
+        for b in range(c * B // n_chunks, last):
+            n = batch[b]
+            if b + PREFETCH_DISTANCE < last:  # the rows of a sample a few steps ahead
+                a = batch[b + PREFETCH_DISTANCE]
+                for t in range(ci_count[b + PREFETCH_DISTANCE]):
+                    prefetch(Hin, a, ci_idx[b + PREFETCH_DISTANCE, t])
                 if n_in <= 256:
-                    prefetch_row(Hin, ahead)
-                prefetch_row(H, ahead)
-                prefetch_row(S, ahead)
-                prefetch_row(S2, ahead)
-                prefetch_row(R3, ahead)
-                prefetch_row(nxt, ahead)
-            count = ci_count[n]
-            if count == 0 and w_rows.shape[0] == 0:
-                co_count[n] = 0
+                    prefetch_row(Hin, a)
+                prefetch_row(H, a)
+                prefetch_row(S, a)
+                prefetch_row(S2, a)
+                prefetch_row(R3, a)
+                prefetch_row(nxt, a)
+            count = ci_count[b]
+            if count == 0 and w_first[b] == w_rows.shape[0]:
+                co_count[b] = 0
                 continue
             counts[0] = 0
             counts[1] = 0
@@ -262,13 +269,13 @@ def repair_layer(
             # the threshold's own weight moving too)
             down = 0.0
             for t in range(count):
-                i = ci_idx[n, t]
-                down = max(down, good(ci_old[n, t], maximize) - good(Hin[n, i], maximize))
-            Dt[n] += down + 2.0 * w_gain + margin
+                i = ci_idx[b, t]
+                down = max(down, good(ci_old[b, t], maximize) - good(Hin[n, i], maximize))
+            Dt[n] += down + 2.0 * w_gain[b] + margin
             # outputs whose selected input changed follow it
             followed = 0
             for t in range(count):
-                i = ci_idx[n, t]
+                i = ci_idx[b, t]
                 hi = Hin[n, i]
                 j = head[i, n]
                 while j >= 0:
@@ -280,7 +287,7 @@ def repair_layer(
                     followed += 1
                     j = nxt[n, j]
             # changed weights, one candidate at a time
-            for e in range(w_rows.shape[0]):
+            for e in range(w_first[b], w_rows.shape[0]):
                 j = w_rows[e]
                 i = w_cols[e]
                 cand = W[j, i] + Hin[n, i]
@@ -304,16 +311,16 @@ def repair_layer(
             # improved inputs past a threshold: takeover passes
             n_passed = 0
             for t in range(count):
-                i = ci_idx[n, t]
+                i = ci_idx[b, t]
                 hi = Hin[n, i]
                 g_new = good(hi, maximize)
-                if not g_new > good(ci_old[n, t], maximize):
+                if not g_new > good(ci_old[b, t], maximize):
                     continue
                 if g_new < T[i, n] - Dt[n] and g_new < T3[i, n]:
                     work[n, CERTIFIED] += 1
                     continue
                 any_take = False
-                slack = margin + SLACK * (g_new - good(ci_old[n, t], maximize))
+                slack = margin + SLACK * (g_new - good(ci_old[b, t], maximize))
                 for j in range(n_out):
                     gv = good(WT[i, j] + hi, maximize)
                     s = S[n, j]
@@ -366,10 +373,10 @@ def repair_layer(
                 j = touched_list[k]
                 touched[j] = False
                 if H[n, j] != old[j]:
-                    co_idx[n, changed] = j
-                    co_old[n, changed] = old[j]
+                    co_idx[b, changed] = j
+                    co_old[b, changed] = old[j]
                     changed += 1
-            co_count[n] = changed
+            co_count[b] = changed
             work[n, FOLLOWED] += followed
 
 
