@@ -104,7 +104,8 @@ class TorchTrainer:
         self.flops_last = 0
         self._losses = None
 
-    def losses(self) -> np.ndarray:
+    def losses(self, q=None) -> np.ndarray:
+        """Every sample's loss (a full forward pass: ``q`` is not used)."""
         from .torch_reference import torch_losses
 
         for p in self.net.params:
@@ -199,9 +200,9 @@ class ReusedLosses:
     def __getattr__(self, name):
         return getattr(self.trainer, name)
 
-    def losses(self):
+    def losses(self, *args):
         if self._losses is None:
-            self._losses = self.trainer.losses()
+            self._losses = self.trainer.losses(*args)
         return self._losses
 
     def apply(self, eta, g) -> None:

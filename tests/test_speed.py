@@ -162,7 +162,7 @@ def test_step_takes_exactly_one_step_and_one_forward(iris, monkeypatch):
     many = speed.WarmStepper("dense", X, y, sizes=SIZES, warmup=0)
     forwards = []
     inner = one.trainer.losses
-    monkeypatch.setattr(one.trainer, "losses", lambda: forwards.append(1) or inner())
+    monkeypatch.setattr(one.trainer, "losses", lambda *q: forwards.append(1) or inner(*q))
     for _ in range(4):
         one.step()
     many.steps(4)
