@@ -73,9 +73,13 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def gpu(session: nox.Session) -> None:
-    """On a machine with an NVIDIA GPU: the gpu tests and the GPU figures."""
-    install(session, "test,gpu")
+    """On a machine with an NVIDIA GPU: the gpu tests and the GPU figures.
+
+    Runs in the current Python environment (GPU machines are often offline and have
+    CuPy installed for their CUDA): ``pip install -e ".[test]" cupy-cuda12x`` first.
+    """
     env = {"CUPY_CACHE_DIR": os.fspath(BUILD / "cupy-cache")}
-    session.run("python", "benchmarks/gpu_check.py", *session.posargs, env=env)
+    args = session.posargs or ["--json", os.fspath(BUILD / "gpu.json")]
+    session.run("python", "benchmarks/gpu_check.py", *args, env=env)

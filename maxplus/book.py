@@ -6,7 +6,8 @@
 
 The chapters are Jupytext percent scripts ``chapters/NN_name.py``, rendered by Jupyter
 Book 1.x (configuration in ``chapters/_config.yml``, chapter list in ``chapters/_toc.yml``).
-Jupyter Book works in ``<out>/../jupyter-book/`` (never in the source tree); its HTML is
+Jupyter Book works in ``<out>/../jupyter-book-<out name>/`` (never in the source tree,
+and separate for every output folder, so two builds can run side by side); its HTML is
 then checked and copied to ``<out>``. The build fails (:class:`BookBuildError`, exit
 status 1) when a chapter raises, when an executed chapter holds an error or a stderr
 output, when Sphinx warns, or when a page would load a script or stylesheet from the web.
@@ -298,13 +299,13 @@ def build_book(
 ) -> Path:
     """Execute the chapters and write the static HTML book to ``out``; return ``out/index.html``.
 
-    ``work`` is Jupyter Book's working folder (default ``<out>/../jupyter-book``), ``toc``
+    ``work`` is Jupyter Book's working folder (default ``<out>/../jupyter-book-<name>``), ``toc``
     an alternative table of contents (default ``chapters/_toc.yml``), ``only`` a list of
     chapter names (``"03_subgradients"`` or ``"03"``) to build alone, after the front page.
     """
     out = Path(out).resolve()
     chapters = Path(chapters).resolve() if chapters is not None else default_chapters_dir()
-    work = Path(work).resolve() if work is not None else out.parent / "jupyter-book"
+    work = Path(work).resolve() if work is not None else out.parent / f"jupyter-book-{out.name}"
     toc = Path(toc).resolve() if toc is not None else None
     for needed in ("_config.yml", "index.md") + (() if toc else ("_toc.yml",)):
         if not (chapters / needed).is_file():
@@ -358,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=None, metavar="CHAPTER",
                         help="build only these chapters (e.g. 03 or 03_subgradients)")
     parser.add_argument("--work", type=Path, default=None,
-                        help="Jupyter Book's working folder (default: <out>/../jupyter-book)")
+                        help="Jupyter Book's working folder (default: <out>/../jupyter-book-<name>)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:

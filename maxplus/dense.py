@@ -22,8 +22,9 @@ class DenseTrainer:
         self.forward = None
         self.flops_last = 0
 
-    def losses(self) -> np.ndarray:
-        """Per-sample losses at the current parameters (a full forward pass)."""
+    def losses(self, q=None) -> np.ndarray:
+        """Per-sample losses at the current parameters (a full forward pass); ``q``
+        (how many of the largest losses the caller needs) is not used here."""
         self.forward = self.model.forward_validated(self.X)
         self.flops_last = flops.forward_flops(self.model, self.X.shape[0])
         return row_losses(self.forward.scores, self.y, self.loss)

@@ -61,8 +61,9 @@ class ProductCache:
 class LayerState:
     """One tropical layer's stored state for every sample (see
     :mod:`maxplus.kernels.cpu_repair`): outputs ``H``, selections ``S``, seconds
-    ``S2``, runner bounds ``R3``, input thresholds ``T`` and ``T3`` and the drift
-    accumulator ``Dt``."""
+    ``S2``, runner bounds ``R3``, input thresholds ``T`` and ``T3``, the drift
+    accumulators ``Dt`` and ``Dr``, and the groups ``head``/``nxt`` of outputs
+    selecting each input."""
 
     def __init__(self, layer, Hin):  # noqa: N803
         N, n_in = Hin.shape  # noqa: N806
@@ -74,24 +75,21 @@ class LayerState:
         self.S = np.empty((N, n_out), dtype=np.int32)
         self.S2 = np.empty((N, n_out), dtype=np.int32)
         self.R3 = np.empty((N, n_out), dtype=np.float64)
-        self.T = np.empty((n_in, N), dtype=np.float64)  # input-major
-        self.T3 = np.empty((n_in, N), dtype=np.float64)
+        self.T = np.empty((N, n_in), dtype=np.float64)
+        self.T3 = np.empty((N, n_in), dtype=np.float64)
         self.Dt = np.zeros(N, dtype=np.float64)
-        self.head = np.empty((n_in, N), dtype=np.int32)  # first output selecting each input
+        self.Dr = np.zeros(N, dtype=np.float64)
+        self.head = np.empty((N, n_in), dtype=np.int32)  # first output selecting each input
         self.nxt = np.empty((N, n_out), dtype=np.int32)  # next output with the same selection
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
         self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)  # previous output values
         self.rebuild(Hin)
 
-    def rebuild(self, Hin) -> None:  # noqa: N803
-        """Exact state from the inputs; ``margin`` absorbs rounding in stored bounds."""
-        W = self.layer.weight
-        scale = max(float(np.abs(Hin).max(initial=0.0)), float(np.abs(W).max(initial=0.0)))
-        self.margin = 64 * float(np.finfo(Hin.dtype).eps) * (1.0 + 4.0 * scale)
-        cpu_repair.initial_state(
-            Hin,
-            W,
+    @property
+    def arrays(self):
+        """The state tuple the kernels take."""
+        return (
             self.H,
             self.S,
             self.S2,
@@ -99,11 +97,17 @@ class LayerState:
             self.T,
             self.T3,
             self.Dt,
+            self.Dr,
             self.head,
             self.nxt,
-            self.maximize,
-            self.margin,
         )
+
+    def rebuild(self, Hin) -> None:  # noqa: N803
+        """Exact state from the inputs; ``margin`` absorbs rounding in stored bounds."""
+        W = self.layer.weight
+        scale = max(float(np.abs(Hin).max(initial=0.0)), float(np.abs(W).max(initial=0.0)))
+        self.margin = 64 * float(np.finfo(Hin.dtype).eps) * (1.0 + 4.0 * scale)
+        cpu_repair.initial_state(Hin, W, self.arrays, self.maximize, self.margin)
 
     def repair(self, Hin, batch, count, idx, old, rows, cols, first, gain, work):  # noqa: N803
         """Repair the samples ``batch`` after the inputs listed per sample changed and
@@ -116,13 +120,26 @@ class LayerState:
             self.changed_count = np.zeros(batch.size, dtype=np.int64)
             self.changed_idx = np.empty((batch.size, n_out), dtype=np.int64)
             self.changed_old = np.empty((batch.size, n_out), dtype=self.H.dtype)
-        # fmt: off
         cpu_repair.repair_layer(
-            Hin, W, self.WT, self.H, self.S, self.S2, self.R3, self.T, self.T3, self.Dt,
-            self.head, self.nxt, self.maximize, batch, count, idx, old, rows, cols, first, gain,
-            self.margin, self.changed_count, self.changed_idx, self.changed_old, work,
+            Hin,
+            W,
+            self.WT,
+            self.arrays,
+            self.maximize,
+            batch,
+            count,
+            idx,
+            old,
+            rows,
+            cols,
+            first,
+            gain,
+            self.margin,
+            self.changed_count,
+            self.changed_idx,
+            self.changed_old,
+            work,
         )
-        # fmt: on
 
 
 class SparseTrainer:
@@ -139,18 +156,8 @@ class SparseTrainer:
 
     method = "sparse"
 
-    def __init__(
-        self,
-        model,
-        X,
-        y,
-        loss: str,
-        *,
-        q: int = 1,
-        refresh_every: int = 100,  # noqa: N803
-        exact: bool = False,
-    ):
-        self.model, self.X, self.y, self.loss, self.q = model, X, y, loss, q
+    def __init__(self, model, X, y, loss: str, *, refresh_every: int = 100, exact: bool = False):  # noqa: N803
+        self.model, self.X, self.y, self.loss = model, X, y, loss
         self.refresh_every, self.exact = refresh_every, exact
         self.cache = ProductCache(X)
         self.tree = gradients.TreeBackward(model)
@@ -255,7 +262,8 @@ class SparseTrainer:
         self.repair(batch, count, idx, old, first)
         n_pairs = int(count.sum())
         d = self.X.shape[1]
-        self.flops_pending += (2 * d + 1) * n_pairs if self.exact else 3 * n_pairs * self.q
+        q = len(self.log[0].products)
+        self.flops_pending += (2 * d + 1) * n_pairs if self.exact else 3 * n_pairs * q
 
     def refresh(self) -> None:
         """Recompute ``Z`` exactly and repair every sample for what differs."""
@@ -314,12 +322,13 @@ class SparseTrainer:
         return rows.astype(np.int64), cols.astype(np.int64), since[order] - 1
 
     # ---- the trainer protocol ----------------------------------------------------
-    def losses(self) -> np.ndarray:
+    def losses(self, q=None) -> np.ndarray:
         """Losses whose ``q`` largest are exact (the rest may be stale but are then
-        certainly smaller): samples that may reach the ``q``-th largest are synced."""
+        certainly smaller): samples that may reach the ``q``-th largest are synced.
+        Without ``q`` every loss is exact."""
         if self.log:
             lower = self.L - self.bound
-            q = min(self.q, lower.size)
+            q = lower.size if q is None else min(q, lower.size)
             kth = np.partition(lower, lower.size - q)[lower.size - q]
             self.sync(np.flatnonzero((self.bound > 0) & (self.L + self.bound >= kth)))
         return self.L

@@ -119,9 +119,7 @@ def fit(
     X = model.check_input(X)
     y = check_labels(y, X.shape[0], model.n_classes, model.xp)
     q = parse_objective(objective, X.shape[0])
-    trainer = make_trainer(
-        method, model, X, y, loss, q=q, refresh_every=refresh_every, exact=exact
-    )
+    trainer = make_trainer(method, model, X, y, loss, refresh_every=refresh_every, exact=exact)
     return run(trainer, model, q, steps, step, lr, target, progress, callback)
 
 
@@ -148,7 +146,7 @@ def check_labels(y, n_samples: int, n_classes: int, xp):
     return xp.asarray(y_host.astype(np.int64))
 
 
-def make_trainer(method, model, X, y, loss, *, q=1, refresh_every=100, exact=False):  # noqa: N803
+def make_trainer(method, model, X, y, loss, *, refresh_every=100, exact=False):  # noqa: N803
     if not backend.is_numpy_namespace(model.xp):
         from .gpu_training import make_gpu_trainer
 
@@ -159,7 +157,7 @@ def make_trainer(method, model, X, y, loss, *, q=1, refresh_every=100, exact=Fal
         return DenseTrainer(model, X, y, loss)
     from .sparse import SparseTrainer
 
-    return SparseTrainer(model, X, y, loss, q=q, refresh_every=refresh_every, exact=exact)
+    return SparseTrainer(model, X, y, loss, refresh_every=refresh_every, exact=exact)
 
 
 def run(trainer, model, q, steps, rule, lr, target, progress, callback) -> FitResult:
@@ -172,7 +170,7 @@ def run(trainer, model, q, steps, rule, lr, target, progress, callback) -> FitRe
     try:
         for t in range(steps):
             start = time.perf_counter()
-            losses = trainer.losses()
+            losses = trainer.losses(q)
             rows = top_q(losses, q, xp)
             F = objective_value(losses, rows, xp)
             worst = int(xp.argmax(losses)) if q > 1 else int(rows[0])
@@ -199,7 +197,7 @@ def run(trainer, model, q, steps, rule, lr, target, progress, callback) -> FitRe
     finally:
         if bar is not None:
             bar.close()
-    losses = trainer.losses()
+    losses = trainer.losses(q)
     final = objective_value(losses, top_q(losses, q, xp), xp)
     best.offer(final, len(history["objective"]), model, trainer.touched_rows())
     return FitResult(

@@ -229,7 +229,7 @@ def test_the_book_builds_offline_with_math_and_figures(tmp_path):
     assert 'rel="next"' in (out / "index.html").read_text()  # prev/next navigation
     assert (out / "search.html").is_file() and (out / "searchindex.js").is_file()
     assert book.remote_assets(out) == []
-    executed = list((tmp_path / "build" / "jupyter-book").rglob("*.ipynb"))
+    executed = list((tmp_path / "build" / f"jupyter-book-{out.name}").rglob("*.ipynb"))
     assert executed and all(book.notebook_problems(json.loads(p.read_text())) == []
                             for p in executed)
 

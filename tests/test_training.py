@@ -143,10 +143,10 @@ def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ti
     if ties:  # weights on a grid: exact ties between candidates are frequent
         for layer in model.layers:
             layer.weight[...] = np.round(8 * layer.weight) / 8
-    trainer = SparseTrainer(model, X, y, "cross_entropy", q=2, exact=exact, refresh_every=23)
+    trainer = SparseTrainer(model, X, y, "cross_entropy", exact=exact, refresh_every=23)
     for _ in range(150):
         check_state(trainer, model, X, exact)
-        rows = top_q(trainer.losses(), 2)
+        rows = top_q(trainer.losses(2), 2)
         g = trainer.gradient(rows, 2)
         trainer.apply(0.05, g)
     check_state(trainer, model, X, exact)
@@ -158,7 +158,7 @@ def test_cached_drift_bound_is_meaningful():
     model = mp.make_sequential(sizes, kinds, seed=2, dtype="float64")
     trainer = SparseTrainer(model, X, y, "cross_entropy", refresh_every=10**6)
     for _ in range(200):
-        rows = top_q(trainer.losses(), 1)
+        rows = top_q(trainer.losses(1), 1)
         trainer.apply(0.05, trainer.gradient(rows, 1))
     trainer.synchronize(refresh=False)
     drift = np.max(np.abs(trainer.Z - model.forward(X).values[0]))
@@ -170,7 +170,7 @@ def test_subgradient_is_the_short_tree_of_autograd():
     X, y = X[:200], y[:200]
     model = mp.LMM(784, 64, 32, 10, seed=0, dtype="float64")
     trainer = SparseTrainer(model, X, y, "cross_entropy")
-    rows = top_q(trainer.losses(), 1)
+    rows = top_q(trainer.losses(1), 1)
     g = trainer.gradient(rows, 1)
     K, d = 10, 784
     assert g.nnz <= 2 * K + K * (d + 1)
@@ -186,7 +186,7 @@ def test_subgradient_size_bound_per_selected_sample(q):
         X, y = problem(4, sizes)
         model = mp.make_sequential(sizes, kinds, seed=0, dtype="float64")
         trainer = SparseTrainer(model, X, y, "cross_entropy")
-        g = trainer.gradient(top_q(trainer.losses(), q), q)
+        g = trainer.gradient(top_q(trainer.losses(q), q), q)
         K, d, depth = sizes[-1], sizes[0], len(kinds)
         assert g.nnz <= q * (depth * K + K * (d + 1)), stack
         assert g.linear_rows.size <= q * K
