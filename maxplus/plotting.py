@@ -175,3 +175,33 @@ def region_label_points(labels):
         depth = ndimage.distance_transform_edt(np.pad(largest, 1))[1:-1, 1:-1]
         points[int(value)] = tuple(int(i) for i in np.unravel_index(np.argmax(depth), depth.shape))
     return points
+
+
+def show_image(ax, values, shape=(28, 28), *, signed=True, title=None, fontsize=9, limit=None):
+    """Show a vector as an image (an MNIST digit, a template row ``A[m]``) without axes.
+
+    ``signed=True`` draws on a diverging map centred at 0 (red positive, blue negative,
+    symmetric limits ``±limit``, default the largest ``|value|``), for weights and
+    products; ``signed=False`` draws on ``gray_r`` (dark = large), for pixels. Returns
+    the matplotlib image.
+    """
+    values = np.asarray(to_numpy(values), dtype=float)
+    if values.size != int(np.prod(shape)):
+        raise ValueError(
+            f"values has {values.size} entries, shape {tuple(shape)} needs {int(np.prod(shape))}"
+        )
+    image = values.reshape(shape)
+    if signed:
+        bound = float(np.abs(image).max()) if limit is None else float(limit)
+        bound = bound if bound > 0 else 1.0
+        shown = ax.imshow(image, cmap="coolwarm", vmin=-bound, vmax=bound)
+    else:
+        shown = ax.imshow(image, cmap="gray_r")
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return shown
