@@ -115,8 +115,8 @@ print("quick mode" if QUICK else "full mode")
 # passes, $\lambda_k$ the alternative that carries class $k$. The prediction
 # $\arg\max_k s_k$ is the class whose best conjunction is strongest.
 #
-# {eq}`eq-dnf` is not an approximation: with the selections taken in the order the
-# network adds, it holds exactly in floating point, since $\min_m v_m \ge \tau$ and
+# {eq}`eq-dnf` is not an approximation: written with the sums in the order the network
+# adds them, it holds exactly in floating point, since $\min_m v_m \ge \tau$ and
 # "every $v_m \ge \tau$" compare the same numbers. We check it on a random LMM first,
 # with thresholds drawn at random around the scores.
 
@@ -125,11 +125,11 @@ def dnf_holds(model, X, thresholds):
     """Check eq. (eq-dnf) written with the network's own sums C + (B + z)."""
     fwd = model.forward(X)
     Z, S = fwd.values[0], fwd.scores
-    shifted = model.B[None, :, :] + Z[:, None, :]                 # (N, h2, h1): B_lm + z_m
-    candidates = model.C[None, :, :, None] + shifted[:, None, :, :]  # (N, K, h2, h1)
+    shifted = model.B[None, :, :] + Z[:, None, :]        # (N, h2, h1): B_lm + z_m
+    terms = model.C[None, :, :, None] + shifted[:, None]  # (N, K, h2, h1)
     ok = True
     for t in thresholds:
-        by_logic = np.any(np.all(candidates >= t, axis=3), axis=2)   # OR over l of AND over m
+        by_logic = np.any(np.all(terms >= t, axis=3), axis=2)  # OR over l of AND over m
         ok &= np.array_equal(by_logic, S >= t)
     return ok
 
@@ -140,8 +140,8 @@ X_toy = X_mnist[:200].astype(np.float32)
 S_toy = toy.scores(X_toy)
 thresholds = rng.uniform(S_toy.min(), S_toy.max(), size=25).astype(np.float32)
 assert dnf_holds(toy, X_toy, thresholds)
-print(f"eq. (eq-dnf) holds for {len(X_toy)} digits, {toy.n_classes} classes and "
-      f"{len(thresholds)} thresholds ({toy.architecture})")
+print(f"eq. (eq-dnf) holds: {len(X_toy)} digits, {toy.n_classes} classes, "
+      f"{len(thresholds)} thresholds, LMM 784-16-8-10")
 
 # %% [markdown]
 # ## Training an LMM on MNIST-5k
@@ -297,13 +297,16 @@ print(f"reached by the training set: {len(R_linear)} of {h1} linear units, "
 winning = selection_paths(fwd, fwd.scores.argmax(axis=1))   # [class, λ, μ] of the winner
 print(f"on a winning path: {len(np.unique(winning[:, 2]))} linear units, "
       f"{len(np.unique(winning[:, 1]))} min-plus units")
+through_main = np.mean(winning[:, 1] == main_unit[winning[:, 0]])
+print(f"winning paths through the predicted class's main unit: {through_main:.1%}")
+assert through_main > 0.9
 assert set(np.unique(winning[:, 2])) <= set(R_linear.tolist())
 assert len(R_linear) <= h1 // 2 < curve[0]["linear"]
 assert len(R_minplus) > curve[0]["minplus"]
 
 # %% [markdown]
 # The winning paths are narrower still: the predicted class of an image almost always
-# goes through its class's main unit, and the remaining reached units serve the losing
+# goes through its main unit, and the remaining reached units serve the losing
 # scores. Losing scores matter too (the cross-entropy compares all of them), which is
 # why pruning below keeps every reached unit, not only those on winning paths.
 #
@@ -384,9 +387,8 @@ for n in shown_digits:
     parts = net.C[k, l_], net.B[l_, m], Z_test[n, m]
     assert test_fwd.scores[n, k] == parts[0] + (parts[1] + parts[2])   # eq-decomposition
     assert np.isclose(parts[2], net.A[m] @ X_test[n] + net.b[m], rtol=1e-5, atol=1e-5)
-    print(f"test digit {n:3d} (label {y_test[n]}): path {k} → u_{l_} → z_{m}; "
-          f"s = C {parts[0]:+.3f} + B {parts[1]:+.3f} + z {parts[2]:+.3f} "
-          f"= {test_fwd.scores[n, k]:+.3f}")
+    print(f"digit {n} (label {y_test[n]}): {k} → u_{l_} → z_{m}; s = C {parts[0]:+.3f} "
+          f"+ B {parts[1]:+.3f} + z {parts[2]:+.3f} = {test_fwd.scores[n, k]:+.3f}")
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(len(shown_digits), 3, figsize=(6.2, 2.1 * len(shown_digits)))
@@ -405,21 +407,21 @@ plt.show()
 # also on blank pixels where the template is blue: there the scaled pixel is negative,
 # and "no ink here" counts as evidence. Isolated bright pixels are pixels that few
 # training digits ink: their standard deviation is small, so ink there gets a large
-# scaled value (the largest scaled pixel of a training image is printed below). The
-# template at the end of the path is the
-# *weakest* test of the conjunction, usually the class's own first template but not
-# always: for some digits another class's template binds, with a low match, a "does
-# not look like that digit" test. Over the test set:
+# scaled value. The template at the end of the path is the *weakest* test of the
+# conjunction, usually the class's own first template but not always: for some digits
+# another class's template binds, with a low match, a "does not look like that digit"
+# test. The next cell measures both: how large the largest scaled pixel of an image
+# gets, and how often the winning path ends at the predicted class's first template.
 
 # %%
 brightest = np.quantile(X_train.max(axis=1), [0.5, 0.99])
-print(f"largest scaled pixel of a training image: {brightest[0]:.2f} (median image), "
-      f"{brightest[1]:.2f} (99th percentile); typical |x_p| is "
-      f"{np.median(np.abs(X_train[X_train != 0])):.3f}")
+print(f"largest scaled pixel per training image: median {brightest[0]:.2f}, "
+      f"99th percentile {brightest[1]:.2f}")
+print(f"median |x_p| of the non-zero scaled pixels: {np.median(np.abs(X_train[X_train != 0])):.3f}")
 own = first_choice[test_pred] == test_paths[:, 2]
 right = test_pred == y_test
-print(f"winning path ends at the predicted class's first template: {own[right].mean():.0%} "
-      f"of the correct predictions, {own[~right].mean():.0%} of the wrong ones")
+print(f"path ends at the class's first template: {own[right].mean():.0%} of the correct, "
+      f"{own[~right].mean():.0%} of the wrong predictions")
 
 # %% [markdown]
 #
@@ -437,8 +439,8 @@ assert tests.min() == test_fwd.values[1][n, l_] and tests.argmin() == m
 assert alternatives.max() == test_fwd.scores[n, k] and alternatives.argmax() == l_
 gap_and = np.partition(tests, 1)[1] - tests.min()
 gap_or = alternatives.max() - np.partition(alternatives, -2)[-2]
-print(f"test digit {n}: weakest test z_{m}, {gap_and:.3f} below the next one; "
-      f"best alternative u_{l_}, {gap_or:.3f} above the next one")
+print(f"digit {n}: AND picks z_{m}, {gap_and:.3f} below the runner-up; "
+      f"OR picks u_{l_}, {gap_or:.3f} above it")
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
@@ -487,8 +489,9 @@ print(f"training set: all {N} scores identical bit for bit, so are the predictio
 
 # %%
 test_mu, test_lam = test_fwd.selections[1], test_fwd.selections[2]
-touches = (np.any(~np.isin(test_lam, R_minplus), axis=1)               # a class → removed l
-           | np.any(~np.isin(test_mu[:, R_minplus], R_linear), axis=1))  # kept l → removed m
+# a class selects a removed min-plus unit, or a kept min-plus unit a removed linear unit
+touches = (np.any(~np.isin(test_lam, R_minplus), axis=1)
+           | np.any(~np.isin(test_mu[:, R_minplus], R_linear), axis=1))
 pruned_test = pruned.scores(X_test)
 same_scores = np.all(pruned_test == test_fwd.scores, axis=1)
 changed = pruned_test.argmax(axis=1) != test_pred
@@ -527,8 +530,8 @@ delta = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
 delta[true_k] -= 1.0
 loss_miss = losses(s[None, :], np.array([true_k]), "cross_entropy")[0]
 margin_miss = s[pred_k] - s[true_k]
-print(f"{len(wrong)} misclassified test digits; median margin: digit {miss}, label {true_k}, "
-      f"predicted {pred_k}, margin {margin_miss:.3g}, loss {loss_miss:.3f}")
+print(f"{len(wrong)} misclassified test digits; the median margin is digit {miss}:")
+print(f"  label {true_k}, predicted {pred_k}, margin {margin_miss:.3g}, loss {loss_miss:.3f}")
 for cls in (pred_k, true_k):
     print(f"  class {cls}: path {tree.paths[cls]}, score {s[cls]:+.3f}")
 assert tree.paths[pred_k] == test_paths[miss].tolist()
@@ -552,9 +555,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The tree reads as an explanation: the wrong class won through its own path, the true
-# class's best conjunction was held down by its weakest test, and the products show the
-# strokes that each template liked and disliked. The colours of the tree say what a
+# The tree reads as an explanation. Each score is one template match plus two weights:
+# the printed paths name the template that decided the winning class and the one that
+# held down the true class (the weakest test of its best conjunction), and the products
+# show the strokes that each template liked and disliked. The colours of the tree say what a
 # step on this digit would do: raise the units on the true class's path (blue, negative
 # weight, so a step against the gradient lifts them) and lower those on the winning
 # path (red), with every other parameter of the network untouched.
