@@ -144,8 +144,9 @@ class GpuDenseTrainer:
     def scores(self):
         return self.layers[-1].H
 
-    def losses(self):
-        """Per-sample losses at the current parameters (a full forward pass)."""
+    def losses(self, q=None):
+        """Per-sample losses at the current parameters (a full forward pass); ``q``
+        is not used (every loss is exact)."""
         k = self.k
         lin = self.model.layers[0]
         k.linear(self.X, lin.weight, lin.bias, self.Z)
@@ -309,7 +310,8 @@ class GpuSparseTrainer:
         self.counters["refreshes"] += 1
 
     # ---- the trainer protocol ----------------------------------------------------
-    def losses(self):
+    def losses(self, q=None):
+        """Every sample's loss, exact (the GPU repairs all samples each step)."""
         return self.L
 
     def gradient(self, rows, q: int) -> gradients.SparseGradient:

@@ -275,4 +275,4 @@ def progress_bar(steps):
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
         return None
-    return tqdm(total=steps, desc="fit", file=sys.stderr, leave=False)
+    return tqdm(total=steps, desc="fit", file=sys.stderr, leave=True)
