@@ -27,6 +27,17 @@ from .training import FitResult, fit
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``mp.MaxPlusClassifier`` is imported on first use: it needs scikit-learn (extra
+    ``data``), which the algebra and the trainer do not."""
+    if name == "MaxPlusClassifier":
+        from .estimator import MaxPlusClassifier
+
+        return MaxPlusClassifier
+    raise AttributeError(f"module 'maxplus' has no attribute {name!r}")
+
+
 __all__ = [
     "LMM",
     "MAX_PLUS",
@@ -34,6 +45,7 @@ __all__ = [
     "FitResult",
     "Linear",
     "MaxPlus",
+    "MaxPlusClassifier",
     "MinPlus",
     "Semiring",
     "Sequential",

@@ -134,3 +134,11 @@ def test_predictions_generalise_on_iris(iris):
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, seed=0)
     clf = MaxPlusClassifier().fit(X_tr, y_tr)
     assert clf.score(X_te, y_te) >= 0.9
+
+
+def test_public_name_is_the_estimator():
+    import maxplus as mp
+
+    assert mp.MaxPlusClassifier is MaxPlusClassifier
+    with pytest.raises(AttributeError, match="no_such_name"):
+        mp.no_such_name  # noqa: B018
