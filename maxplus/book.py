@@ -359,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=None, metavar="CHAPTER",
                         help="build only these chapters (e.g. 03 or 03_subgradients)")
     parser.add_argument("--work", type=Path, default=None,
-                        help="Jupyter Book's working folder (default: <out>/../jupyter-book-<name>)")
+                        help="Jupyter Book's working folder "
+                        "(default: <out>/../jupyter-book-<name>)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:

@@ -149,7 +149,8 @@ class Sequential:
         return int(sum(a.size for a in self.named_parameters().values()))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.architecture}, dtype={self.dtype}, backend={self.backend!r})"
+        name = type(self).__name__
+        return f"{name}({self.architecture}, dtype={self.dtype}, backend={self.backend!r})"
 
     # ---- evaluation --------------------------------------------------------------
     def check_input(self, X, name="X"):  # noqa: N803

@@ -3,7 +3,8 @@
 Following the selections back from each class score ``s_k`` through every
 tropical layer reaches one unit per layer and finally one linear unit ``m``:
 
-.. math:: s_k = C_{k\\lambda_k} + B_{\\lambda_k \\mu_{\\lambda_k}} + A_{\\mu_{\\lambda_k}} \\cdot x + b_{\\mu_{\\lambda_k}}
+.. math:: s_k = C_{k\\lambda_k} + B_{\\lambda_k \\mu_{\\lambda_k}}
+          + A_{\\mu_{\\lambda_k}} \\cdot x + b_{\\mu_{\\lambda_k}}
 
 (for an LMM). The union of the ``K`` paths is the tree: at most ``K`` entries per
 tropical layer and ``K`` rows of the linear layer, so at most

@@ -31,7 +31,10 @@ def check_against_reference(A, B, func, maximize):
 def test_random_and_tie_heavy_inputs(dtype, func, maximize, shape):
     n, k, m = shape
     rng = np.random.default_rng(n * 1000 + k * 10 + m)
-    for make in (lambda s: rng.standard_normal(s).astype(dtype), lambda s: grid_values(rng, s, dtype)):
+    def gaussian(s):
+        return rng.standard_normal(s).astype(dtype)
+
+    for make in (gaussian, lambda s: grid_values(rng, s, dtype)):
         A, B = make((n, k)), make((k, m))
         C, _ = check_against_reference(A, B, func, maximize)
         assert C.dtype == dtype
@@ -93,7 +96,8 @@ def test_dtype_promotion():
     assert mp.maxplus_matmul(f32, np.ones((3, 2), np.float32)).dtype == np.float32
     assert mp.maxplus_matmul(f32, np.ones((3, 2), np.float64)).dtype == np.float64
     assert mp.maxplus_matmul(np.ones((2, 3), int), np.ones((3, 2), int)).dtype == np.float64
-    assert mp.maxplus_matmul(np.ones((2, 3), np.float16), np.ones((3, 2), np.float16)).dtype == np.float32
+    half = np.ones((2, 3), np.float16), np.ones((3, 2), np.float16)
+    assert mp.maxplus_matmul(*half).dtype == np.float32
     # lists are accepted and come back as NumPy arrays
     assert isinstance(mp.maxplus_matmul([[1.0, 2.0]], [[0.0], [1.0]]), np.ndarray)
 

@@ -26,7 +26,8 @@ dims = st.integers(1, 6)
 @st.composite
 def three_chained(draw, elements=WITH_ZERO):
     n, k, l, m = (draw(dims) for _ in range(4))
-    return draw(matrices(n, k, elements)), draw(matrices(k, l, elements)), draw(matrices(l, m, elements))
+    shapes = ((n, k), (k, l), (l, m))
+    return tuple(draw(matrices(rows, cols, elements)) for rows, cols in shapes)
 
 
 @settings(max_examples=60, deadline=None)
