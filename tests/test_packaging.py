@@ -9,7 +9,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_TO_PYPI = {"pytorch": "torch"}
 NOT_PACKAGES = {"python", "pip", "nox"}  # nox drives the sessions; pyproject need not list it
-OPTIONAL_GPU = {"cupy-cuda12x"}  # conda users install cupy for their CUDA by hand
+OPTIONAL_GPU = {"cupy-cuda12x", "cupy-cuda13x"}  # conda users install cupy for their CUDA by hand
 
 
 def name_of(requirement: str) -> str:
