@@ -130,23 +130,13 @@ def train_mlp(
     """
     torch = _torch()
     hidden = _check_hidden(hidden)
-    epochs = _check_int("epochs", epochs, minimum=1)
-    batch_size = _check_int("batch_size", batch_size, minimum=1)
-    seed = _check_int("seed", seed, minimum=0)
-    lr = _check_positive("lr", lr)
-    if max_seconds is not None:
-        max_seconds = _check_positive("max_seconds", max_seconds)
+    epochs, batch_size, seed, lr, max_seconds, threads = _check_adam_options(
+        epochs, batch_size, seed, lr, max_seconds, threads
+    )
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; expected one of {DTYPES}")
-    X = _as_features("X_train", X_train)
-    n_labels = len(np.atleast_1d(np.asarray(y_train)))
-    if len(X) != n_labels:
-        raise ValueError(f"X_train has {len(X)} samples but y_train has {n_labels} labels")
-    if len(X) == 0:
-        raise ValueError("X_train is empty: nothing to train on")
+    X = _check_samples("X_train", "y_train", X_train, y_train)
     y, n_classes = _as_labels("y_train", y_train, n_classes)
-    if threads is not None:
-        threads = _check_int("threads", threads, minimum=1)
 
     torch_dtype = getattr(torch, dtype)
     with _num_threads(torch, threads), torch.random.fork_rng(devices=[]):
@@ -154,26 +144,11 @@ def train_mlp(
         model = _build_mlp(torch, X.shape[1], hidden, n_classes).to(torch_dtype)
         Xt = torch.as_tensor(X, dtype=torch_dtype)
         yt = torch.as_tensor(y)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         loss_fn = torch.nn.CrossEntropyLoss()
-        shuffle = torch.Generator().manual_seed(seed)
-        history = {"loss": [], "seconds": []}
-        start = time.perf_counter()
-        for _ in range(epochs):
-            order = torch.randperm(len(yt), generator=shuffle)
-            total = 0.0
-            for lo in range(0, len(yt), batch_size):
-                batch = order[lo : lo + batch_size]
-                optimizer.zero_grad()
-                loss = loss_fn(model(Xt[batch]), yt[batch])
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
-            elapsed = time.perf_counter() - start
-            history["loss"].append(total / len(yt))
-            history["seconds"].append(elapsed)
-            if max_seconds is not None and elapsed > max_seconds:
-                break
+        history, elapsed = _adam_epochs(
+            torch, list(model.parameters()), lambda batch: loss_fn(model(Xt[batch]), yt[batch]),
+            len(yt), lr, epochs, batch_size, seed, max_seconds,
+        )
     model.eval()
     return MLPResult(model, X.shape[1], n_classes, dtype, history, elapsed)
 
@@ -239,20 +214,10 @@ def train_lmm_adam(
 
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown impl {impl!r}; expected one of {IMPLEMENTATIONS}")
-    epochs = _check_int("epochs", epochs, minimum=1)
-    batch_size = _check_int("batch_size", batch_size, minimum=1)
-    seed = _check_int("seed", seed, minimum=0)
-    lr = _check_positive("lr", lr)
-    if max_seconds is not None:
-        max_seconds = _check_positive("max_seconds", max_seconds)
-    if threads is not None:
-        threads = _check_int("threads", threads, minimum=1)
-    X = _as_features("X", X)
-    n_labels = len(np.atleast_1d(np.asarray(y)))
-    if len(X) != n_labels:
-        raise ValueError(f"X has {len(X)} samples but y has {n_labels} labels")
-    if len(X) == 0:
-        raise ValueError("X is empty: nothing to train on")
+    epochs, batch_size, seed, lr, max_seconds, threads = _check_adam_options(
+        epochs, batch_size, seed, lr, max_seconds, threads
+    )
+    X = _check_samples("X", "y", X, y)
     if isinstance(model_or_sizes, Sequential):
         model = model_or_sizes.copy()
         if model.backend != "numpy":
@@ -280,25 +245,13 @@ def train_lmm_adam(
         ]
         Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=model.dtype))
         yt = torch.as_tensor(labels)
-        optimizer = torch.optim.Adam(net.params, lr=lr)
-        shuffle = torch.Generator().manual_seed(seed)
-        history = {"loss": [], "seconds": []}
-        start = time.perf_counter()
-        for _ in range(epochs):
-            order = torch.randperm(len(yt), generator=shuffle)
-            total = 0.0
-            for lo in range(0, len(yt), batch_size):
-                batch = order[lo : lo + batch_size]
-                optimizer.zero_grad()
-                loss = torch_losses(net.scores(Xt[batch]), yt[batch], "cross_entropy").mean()
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
-            elapsed = time.perf_counter() - start
-            history["loss"].append(total / len(yt))
-            history["seconds"].append(elapsed)
-            if max_seconds is not None and elapsed > max_seconds:
-                break
+
+        def batch_loss(batch):
+            return torch_losses(net.scores(Xt[batch]), yt[batch], "cross_entropy").mean()
+
+        history, elapsed = _adam_epochs(
+            torch, net.params, batch_loss, len(yt), lr, epochs, batch_size, seed, max_seconds
+        )
     return LMMAdamResult(model, history, elapsed)
 
 
@@ -315,6 +268,58 @@ def _check_lmm_sizes(sizes) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _adam_epochs(torch, params, batch_loss, n, lr, epochs, batch_size, seed, max_seconds):
+    """Adam on ``params`` over ``epochs`` seeded shuffles of ``range(n)`` in mini-batches;
+    ``batch_loss(indices)`` is the mean loss of a batch. Stops after the first epoch that
+    ends past ``max_seconds``. Returns ``(history, seconds)``, ``history`` holding per-epoch
+    ``"loss"`` (sample-weighted mean of the batch losses) and ``"seconds"``."""
+    optimizer = torch.optim.Adam(params, lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+    history = {"loss": [], "seconds": []}
+    start = time.perf_counter()
+    elapsed = 0.0
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=shuffle)
+        total = 0.0
+        for lo in range(0, n, batch_size):
+            batch = order[lo : lo + batch_size]
+            optimizer.zero_grad()
+            loss = batch_loss(batch)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+        elapsed = time.perf_counter() - start
+        history["loss"].append(total / n)
+        history["seconds"].append(elapsed)
+        if max_seconds is not None and elapsed > max_seconds:
+            break
+    return history, elapsed
+
+
+def _check_adam_options(epochs, batch_size, seed, lr, max_seconds, threads):
+    """The validated ``(epochs, batch_size, seed, lr, max_seconds, threads)``."""
+    epochs = _check_int("epochs", epochs, minimum=1)
+    batch_size = _check_int("batch_size", batch_size, minimum=1)
+    seed = _check_int("seed", seed, minimum=0)
+    lr = _check_positive("lr", lr)
+    if max_seconds is not None:
+        max_seconds = _check_positive("max_seconds", max_seconds)
+    if threads is not None:
+        threads = _check_int("threads", threads, minimum=1)
+    return epochs, batch_size, seed, lr, max_seconds, threads
+
+
+def _check_samples(x_name: str, y_name: str, X, y):  # noqa: N803
+    """``X`` as finite real features, checked to have one label in ``y`` per sample."""
+    X = _as_features(x_name, X)  # noqa: N806
+    n_labels = len(np.atleast_1d(np.asarray(y)))
+    if len(X) != n_labels:
+        raise ValueError(f"{x_name} has {len(X)} samples but {y_name} has {n_labels} labels")
+    if len(X) == 0:
+        raise ValueError(f"{x_name} is empty: nothing to train on")
+    return X
 
 
 def _build_mlp(torch, n_features: int, hidden: tuple[int, ...], n_classes: int):
