@@ -50,6 +50,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .data import Standardizer
 from .losses import LOSSES
 from .network import LMM
+from .objectives import parse_objective
 from .steps import STEP_RULES
 from .training import METHODS, fit
 
@@ -265,25 +266,10 @@ class MaxPlusClassifier(ClassifierMixin, BaseEstimator):
 
 
 def resolve_q(objective, n_samples: int) -> int:
-    """The ``q`` of ``objective`` for ``n_samples`` training samples.
-
-    ``"worst"`` → 1, ``"mean"`` → N, ``("topq", q)`` → ``q`` for an integer ``q`` in
-    1..N, and ``max(1, ceil(q·N))`` for a fraction ``q`` in (0, 1].
-    """
-    if isinstance(objective, str):
-        if objective == "worst":
-            return 1
-        if objective == "mean":
-            return n_samples
-    elif isinstance(objective, tuple | list) and len(objective) == 2 and objective[0] == "topq":
-        q = objective[1]
-        if isinstance(q, numbers.Integral) and not isinstance(q, bool):
-            if q < 1:
-                raise ValueError(f"objective ('topq', q) needs q >= 1, got {q}")
-            return int(min(q, n_samples))
-        if isinstance(q, numbers.Real) and not isinstance(q, bool) and 0 < q <= 1:
-            return max(1, min(n_samples, int(np.ceil(q * n_samples - 1e-9))))
-        raise ValueError(
-            f"objective ('topq', q) needs an integer q >= 1 or a fraction q in (0, 1], got {q!r}"
-        )
-    raise ValueError(f"objective must be 'worst', 'mean' or ('topq', q), got {objective!r}")
+    """The ``q`` of ``objective`` for ``n_samples`` training samples
+    (:func:`maxplus.objectives.parse_objective` with ``q`` clipped to N); a bad
+    objective raises ``ValueError``, as scikit-learn expects of a bad parameter."""
+    try:
+        return parse_objective(objective, n_samples, clip=True)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None

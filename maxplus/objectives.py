@@ -15,21 +15,40 @@ import numbers
 import numpy as np
 
 
-def parse_objective(objective, n_samples: int) -> int:
-    """The ``q`` of ``objective``: ``"worst"`` → 1, ``"mean"`` → N, ``("topq", q)`` → q."""
+def parse_objective(objective, n_samples: int, *, clip: bool = False) -> int:
+    """The ``q`` of ``objective`` for ``N = n_samples``.
+
+    ``"worst"`` → 1, ``"mean"`` → N, ``("topq", q)`` → ``q`` for an integer ``q`` in
+    1..N, and ``max(1, ⌈q·N⌉)`` for a fraction ``0 < q < 1`` (a float). An integer
+    ``q > N`` is an error, or N with ``clip=True`` (for callers whose N varies, such as
+    cross-validation folds).
+    """
     if isinstance(objective, str):
         if objective == "worst":
             return 1
         if objective == "mean":
             return n_samples
     elif isinstance(objective, tuple | list) and len(objective) == 2 and objective[0] == "topq":
-        q = objective[1]
-        if isinstance(q, bool) or not isinstance(q, numbers.Integral):
-            raise TypeError(f"objective ('topq', q) needs an integer q, got {q!r}")
-        if not 1 <= q <= n_samples:
-            raise ValueError(f"objective ('topq', q) needs 1 <= q <= N = {n_samples}, got q = {q}")
-        return int(q)
+        return _top_count(objective[1], n_samples, clip)
     raise ValueError(f"unknown objective {objective!r}; expected 'worst', 'mean' or ('topq', q)")
+
+
+def _top_count(q, n_samples: int, clip: bool) -> int:
+    """The ``q`` of ``("topq", q)`` as a count in 1..N (see :func:`parse_objective`)."""
+    if isinstance(q, bool) or not isinstance(q, numbers.Real):
+        raise TypeError(f"objective ('topq', q) needs an integer q or a fraction, got {q!r}")
+    if not isinstance(q, numbers.Integral):
+        if not 0 < q < 1 and q != 1:
+            raise ValueError(
+                f"objective ('topq', q) needs an integer q >= 1 or a fraction 0 < q <= 1, "
+                f"got {q!r}"
+            )
+        return max(1, min(n_samples, int(np.ceil(q * n_samples - 1e-9))))
+    if clip and q > n_samples:
+        return n_samples
+    if not 1 <= q <= n_samples:
+        raise ValueError(f"objective ('topq', q) needs 1 <= q <= N = {n_samples}, got q = {q}")
+    return int(q)
 
 
 def top_q(losses, q: int, xp=np):

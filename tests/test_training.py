@@ -318,6 +318,8 @@ def _saved(model, path):
         ({"lr": -1.0}, ValueError, "lr must be"),
         ({"objective": ("topq", 0)}, ValueError, "1 <= q <= N = 20"),
         ({"objective": ("topq", 21)}, ValueError, "q = 21"),
+        ({"objective": ("topq", 1.5)}, ValueError, "fraction 0 < q <= 1"),
+        ({"objective": ("topq", "3")}, TypeError, "integer q or a fraction"),
         ({"objective": "median"}, ValueError, "unknown objective"),
         ({"method": "fast"}, ValueError, "unknown method"),
         ({"step": "adam"}, ValueError, "unknown step"),
@@ -334,6 +336,19 @@ def test_bad_input_is_refused_and_nothing_changes(kwargs, exc, message):
         mp.fit(model, X, y, **args)
     assert_params_equal(before, params_of(model))
     np.testing.assert_array_equal(X, X_before)
+
+
+def test_topq_fraction_and_clipping():
+    from maxplus.objectives import parse_objective
+
+    assert parse_objective(("topq", 0.1), 50) == 5
+    assert parse_objective(("topq", 0.001), 50) == 1
+    assert parse_objective(("topq", 1.0), 50) == 50
+    assert parse_objective(("topq", 70), 50, clip=True) == 50
+    X, y = np.random.default_rng(0).standard_normal((20, 4)), np.arange(20) % 3
+    result = mp.fit(mp.LMM(4, 6, 5, 3, seed=0), X, y, objective=("topq", 0.25), steps=3)
+    direct = mp.fit(mp.LMM(4, 6, 5, 3, seed=0), X, y, objective=("topq", 5), steps=3)
+    assert result.history["objective"] == direct.history["objective"]
 
 
 def test_empty_data_is_refused():
