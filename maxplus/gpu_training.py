@@ -119,10 +119,9 @@ def host_shapes(model):
 # --------------------------------------------------------------------------------- dense
 
 
-class GpuDenseTrainer:
-    """Full forward and full backward pass over all samples at every step."""
-
-    method = "dense"
+class GpuForwardState:
+    """The device arrays both GPU trainers keep: ``Z`` (N, h1), one
+    :class:`TropicalState` per tropical layer, and the per-sample losses ``L``."""
 
     def __init__(self, model, X, y, loss: str, kernels):  # noqa: N803
         self.model, self.X, self.y, self.loss, self.k = model, X, y, loss, kernels
@@ -138,11 +137,20 @@ class GpuDenseTrainer:
             self.layers.append(TropicalState(xp, layer, N, n_in))
             n_in = layer.weight.shape[0]
         self.L = xp.empty(N, dtype=np.float64)
-        self.flops_last = 0
 
     @property
     def scores(self):
         return self.layers[-1].H
+
+
+class GpuDenseTrainer(GpuForwardState):
+    """Full forward and full backward pass over all samples at every step."""
+
+    method = "dense"
+
+    def __init__(self, model, X, y, loss: str, kernels):  # noqa: N803
+        super().__init__(model, X, y, loss, kernels)
+        self.flops_last = 0
 
     def losses(self, q=None):
         """Per-sample losses at the current parameters (a full forward pass); ``q``
@@ -247,26 +255,15 @@ class ProductCache:
         return slot
 
 
-class GpuSparseTrainer:
+class GpuSparseTrainer(GpuForwardState):
     """Tree subgradients, and the forward state of all samples repaired on the device."""
 
     method = "sparse"
 
     def __init__(self, model, X, y, loss: str, kernels, *, refresh_every=100, exact=False):  # noqa: N803
-        self.model, self.X, self.y, self.loss, self.k = model, X, y, loss, kernels
+        super().__init__(model, X, y, loss, kernels)
         self.refresh_every, self.exact = refresh_every, exact
         xp = kernels.xp
-        self.y_host = kernels.to_host(y)
-        self.code = LOSS_CODES[loss]
-        N = X.shape[0]  # noqa: N806
-        lin = model.layers[0]
-        self.Z = xp.empty((N, lin.weight.shape[0]), dtype=model.dtype)
-        self.layers = []
-        n_in = lin.weight.shape[0]
-        for layer in model.layers[1:]:
-            self.layers.append(TropicalState(xp, layer, N, n_in))
-            n_in = layer.weight.shape[0]
-        self.L = xp.empty(N, dtype=np.float64)
         self.old = xp.empty(0, dtype=model.dtype)  # previous values of changed linear columns
         self.cache = ProductCache(kernels, X)
         self.tree = gradients.TreeBackward(host_shapes(model))
@@ -283,10 +280,6 @@ class GpuSparseTrainer:
         self.refresh()
 
     # ---- state -----------------------------------------------------------------
-    @property
-    def scores(self):
-        return self.layers[-1].H
-
     @property
     def selections(self):
         return [None] + [state.S for state in self.layers]

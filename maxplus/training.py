@@ -86,7 +86,8 @@ def fit(
     ----------
     model : Sequential (e.g. :class:`maxplus.LMM`)
     X : array (N, d);  y : integer array (N,) in 0..K−1
-    objective : ``"worst"``, ``"mean"`` or ``("topq", q)``
+    objective : ``"worst"``, ``"mean"`` or ``("topq", q)`` (q a count in 1..N, or a
+        float fraction of N in (0, 1])
     method : ``"sparse"`` or ``"dense"``
     steps : number of subgradient steps (≥ 1)
     step : ``"constant"``, ``"diminishing"`` (lr/√(t+1)) or ``"polyak"``
