@@ -9,10 +9,11 @@ after a warm-up round): each implementation's time and throughput (G pairs/s, a 
 being one ``A[i,k] + B[k,j]`` and its comparison), our throughput over each peer's,
 and our fraction of an in-run compute roof: the same add-and-compare-with-index loop
 on L1-resident blocks, over as many threads, for as many pairs
-(``benchmarks/benchmarks/roof.py``). It also checks that every peer returns exactly
+(:mod:`maxplus.roof`). It also checks that every peer returns exactly
 our values and indices, and exits with status 1 if one does not.
 
-The measurement is the one the asv suite tracks (``bench_products.VersusTropicalGemm``).
+The measurement is :func:`maxplus.peers.compare_products`, the one the asv suite tracks
+(``bench_products.VersusTropicalGemm``) and the book plots (chapter 7).
 ``--threads N`` runs numba, tropical-gemm (rayon) and torch on N threads.
 """
 
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
     if args.threads is not None:
         set_threads(args.threads)
     from benchmarks.common import parse_size
-    from benchmarks.comparison import compare_products
+
+    from maxplus.peers import PeerUnavailableError, compare_products
 
     try:
         shape = parse_size(args.size)
@@ -77,7 +79,7 @@ def main(argv=None) -> int:
         result = compare_products(
             shape, args.dtype, maximize=not args.min_plus, peers=peers, repeats=args.repeats
         )
-    except NotImplementedError as exc:  # a peer's package is missing
+    except PeerUnavailableError as exc:  # a peer's package is missing
         print(f"cannot compare: {exc}", file=sys.stderr)
         return 2
     print(result.report())

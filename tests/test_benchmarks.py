@@ -1,5 +1,7 @@
 """The asv suite, its runner and the product comparison script, without asv.
 
+The products and their timing are tested with the package (``tests/test_peers.py``).
+
 The smoke test runs every benchmark of ``benchmarks/benchmarks/bench_*.py`` once, at
 the first combination of its parameters (the smallest, by the suite's convention),
 so benchmarks added later are covered without touching this file.
@@ -14,7 +16,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,7 @@ BENCHMARK_PREFIXES = ("time_", "timeraw_", "peakmem_", "mem_", "track_")
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))  # the suite is the package `benchmarks` in there
 
-from benchmarks import common, implementations, roof  # noqa: E402
-from maxplus.products import naive_tropical_matmul  # noqa: E402
+from benchmarks import common  # noqa: E402
 
 
 def load_script(name: str):
@@ -118,42 +118,7 @@ def test_parametrized_classes_name_their_parameters():
             assert len(cls.param_names) == len(first_params(params)), class_name
 
 
-# ------------------------------------------------------------------ the implementations
-
-
-def tie_heavy_operands(dtype):
-    """Small integer values: many ties, so the lowest-index rule is exercised."""
-    rng = np.random.default_rng(7)
-    return rng.integers(0, 3, (37, 50)).astype(dtype), rng.integers(0, 3, (50, 29)).astype(dtype)
-
-
-@pytest.mark.parametrize("name", implementations.CPU_PRODUCTS)
-@pytest.mark.parametrize("maximize", [True, False])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_implementations_agree_with_the_reference(name, maximize, dtype, monkeypatch):
-    # A tiny chunk budget makes the broadcasting baselines cross chunk boundaries.
-    monkeypatch.setattr(implementations, "CHUNK_BYTES", 3 * 50 * 29 * 8)
-    try:
-        product = implementations.get_product(name, maximize=maximize)
-    except NotImplementedError as exc:
-        pytest.skip(str(exc))
-    A, B = tie_heavy_operands(dtype)
-    C, I = implementations.to_numpy_result(product(*product.prepare(A, B)))
-    C_ref, I_ref = naive_tropical_matmul(A, B, maximize=maximize)
-    assert C.shape == I.shape == (37, 29)
-    assert C.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(C, C_ref)
-    np.testing.assert_array_equal(I, I_ref)
-
-
-def test_unknown_implementation_is_named():
-    with pytest.raises(ValueError, match="product name must be one of"):
-        implementations.get_product("blas")
-
-
-def test_chunk_rows_bounds_the_temporary():
-    assert implementations.chunk_rows(784, 256, 4, budget=16 * 2**20) == 20
-    assert implementations.chunk_rows(784, 256, 4, budget=1) == 1
+# ------------------------------------------------------------------ sizes and scripts
 
 
 def test_sizes_round_trip_and_bad_sizes_are_named():
@@ -161,48 +126,6 @@ def test_sizes_round_trip_and_bad_sizes_are_named():
     for bad in ("5000x784", "0x2x3", "ax2x3"):
         with pytest.raises(ValueError, match="n x k x m"):
             common.parse_size(bad)
-
-
-def test_interleaved_medians_times_every_call():
-    counts = {"a": 0, "b": 0}
-
-    def call(name):
-        counts[name] += 1
-
-    medians = common.interleaved_medians(
-        {"a": lambda: call("a"), "b": lambda: call("b")},
-        repeats=3,
-        warmup=2,
-        pause=0,
-        min_sample=0,
-    )
-    assert counts == {"a": 5, "b": 5}
-    assert set(medians) == {"a", "b"} and all(t >= 0 for t in medians.values())
-    with pytest.raises(ValueError, match="repeats"):
-        common.interleaved_medians({"a": lambda: None}, repeats=0)
-
-
-def test_interleaved_medians_batch_quick_calls_and_report_per_call():
-    calls = []
-
-    def nap():
-        calls.append(1)
-        time.sleep(0.001)
-
-    medians = common.interleaved_medians({"nap": nap}, repeats=3, pause=0, min_sample=0.05)
-    assert len(calls) > 1 + 3  # several calls per sample
-    assert 0.001 <= medians["nap"] < 0.025  # per call; a whole sample lasts >= 0.05 s
-
-
-@pytest.mark.parametrize("maximize", [True, False])
-def test_roof_computes_its_block_and_covers_the_pairs(maximize):
-    l1_roof = roof.L1Roof(100_000, maximize=maximize, threads=2)
-    l1_roof()
-    l1_roof.check()
-    assert l1_roof.pairs >= 100_000
-    l1_roof.x[0, 0, 0] += 1
-    with pytest.raises(AssertionError):
-        l1_roof.check()
 
 
 def test_compare_products_script_prints_the_figures(capsys):

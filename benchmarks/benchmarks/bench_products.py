@@ -1,14 +1,15 @@
 """Tropical products with indices: ours against tropical-gemm and broadcasting.
 
 ``C[i, j] = max_k A[i, k] + B[k, j]`` (or ``min``) with the selected ``k``, on a small
-product and on the reference MNIST layer ``5000×784 ⊗ 784×256``.
+product and on the reference MNIST layer ``5000×784 ⊗ 784×256``. The implementations
+and the side-by-side measurement live in :mod:`maxplus.peers`.
 """
 
 from __future__ import annotations
 
-from .common import REFERENCE, SMALL, parse_size, random_operands, size_name
-from .comparison import compare_products
-from .implementations import get_product
+from maxplus.peers import compare_products, get_product, random_operands
+
+from .common import REFERENCE, SMALL, parse_size, size_name
 
 SIZES = [size_name(SMALL), size_name(REFERENCE)]
 SEMIRINGS = ["max-plus", "min-plus"]
