@@ -22,6 +22,7 @@ CuPy is imported lazily: importing this module never needs it.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -108,9 +109,15 @@ def tropical_product_name(dtype, maximize: bool) -> str:
     return f"tropical_product<{CUDA_TYPES[dtype]}, {flag}, {config.template_args()}>"
 
 
+LOCAL_INCLUDE = re.compile(r'^#include "([\w.]+\.cuh)"$', re.MULTILINE)
+
+
 def read_source(filename: str) -> str:
-    """Text of a CUDA source shipped in this package."""
-    return resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+    """Text of a CUDA source shipped in this package, with its local ``#include
+    "name.cuh"`` lines replaced by the header's text (NVRTC gets one self-contained
+    program; ``nvcc`` and the host emulation find the header beside the file)."""
+    text = resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+    return LOCAL_INCLUDE.sub(lambda match: read_source(match.group(1)), text)
 
 
 def cuda_programs() -> dict[str, list[str]]:

@@ -24,8 +24,8 @@
 //     out-of-range outputs are not written;
 //   * the update of one (value, index) pair is keep_first_best below: 4 instructions
 //     per candidate for float, 1 of them on the ALU pipe.
-// No header is included: the source compiles with NVRTC (CuPy's RawModule) and
-// with nvcc as is.
+// The one header, semiring_zero.cuh (beside this file), is inlined by
+// maxplus.kernels.gpu.read_source for NVRTC (CuPy's RawModule); nvcc finds it as is.
 
 // A 16-byte pack of T, for vectorised shared-memory loads.
 template <typename T>
@@ -34,26 +34,7 @@ struct alignas(16) Pack16 {
     T v[width];
 };
 
-// The zero of the semiring: -inf for max-plus, +inf for min-plus.
-template <typename T, bool MAXIMIZE>
-__device__ __forceinline__ T semiring_zero();
-
-template <>
-__device__ __forceinline__ float semiring_zero<float, true>() {
-    return __int_as_float((int)0xff800000u);
-}
-template <>
-__device__ __forceinline__ float semiring_zero<float, false>() {
-    return __int_as_float((int)0x7f800000u);
-}
-template <>
-__device__ __forceinline__ double semiring_zero<double, true>() {
-    return __longlong_as_double((long long)0xfff0000000000000ull);
-}
-template <>
-__device__ __forceinline__ double semiring_zero<double, false>() {
-    return __longlong_as_double((long long)0x7ff0000000000000ull);
-}
+#include "semiring_zero.cuh"
 
 // One step of the running (arg)max: if candidate = a + b is strictly better than
 // best, then best = candidate and arg = k. Strictness keeps the earlier (lower) k

@@ -14,27 +14,10 @@
 // Sums follow the CPU kernels' order (samples ascending, units ascending), so the
 // sparse and the dense GPU trainers agree bitwise. Only additions and comparisons
 // appear (no product to contract), except in row_losses (exp and log).
-// Twins: maxplus/kernels/gpu_twin.py. No header is included (NVRTC and nvcc).
+// Twins: maxplus/kernels/gpu_twin.py. The one header, semiring_zero.cuh, is inlined
+// by maxplus.kernels.gpu.read_source for NVRTC.
 
-template <typename T, bool MAXIMIZE>
-__device__ __forceinline__ T semiring_zero();
-
-template <>
-__device__ __forceinline__ float semiring_zero<float, true>() {
-    return __int_as_float((int)0xff800000u);
-}
-template <>
-__device__ __forceinline__ float semiring_zero<float, false>() {
-    return __int_as_float((int)0x7f800000u);
-}
-template <>
-__device__ __forceinline__ double semiring_zero<double, true>() {
-    return __longlong_as_double((long long)0xfff0000000000000ull);
-}
-template <>
-__device__ __forceinline__ double semiring_zero<double, false>() {
-    return __longlong_as_double((long long)0x7ff0000000000000ull);
-}
+#include "semiring_zero.cuh"
 
 // a strictly better than b (greater for max-plus, smaller for min-plus)
 template <bool MAXIMIZE, typename T>
