@@ -346,6 +346,24 @@ def _better_of(a, b, maximize):
 
 
 @nb.njit(cache=True)
+def _candidate(h, s, r, cand, i, maximize):
+    """Candidate ``i`` of one output, now worth ``cand`` (``OutputState::candidate`` of
+    tropical_training.cu): it takes over if it beats ``h`` (lowest index on ties), the
+    old ``h`` then bounding the runners; if selected it keeps the selection, and
+    ``lose`` says a rescan is due (it got worse without staying better than ``r``).
+    Returns the new ``(h, s, r, lose)``."""
+    is_sel = s == i
+    take = (not is_sel) and (_improves(cand, h, maximize) or (cand == h and i < s))
+    lose = is_sel and _improves(h, cand, maximize) and not _improves(cand, r, maximize)
+    r_take = _better_of(r, h, maximize)
+    r_other = r if is_sel else _better_of(r, cand, maximize)
+    h = cand if (is_sel or take) else h
+    s = i if take else s
+    r = r_take if take else r_other
+    return h, s, r, lose
+
+
+@nb.njit(cache=True)
 def _rescan(Hin, WT, n, j, maximize):  # noqa: N803
     zero = -np.inf if maximize else np.inf
     best, second, arg = zero, zero, 0
@@ -415,16 +433,7 @@ def repair_layer_twin(
                     cand = WT[i, j] + hi
                     is_sel = s == i
                     if _improves(hi, ci_old[n * old_stride + t], maximize):
-                        take = (not is_sel) and (
-                            _improves(cand, h, maximize) or (cand == h and i < s)
-                        )
-                        lose = is_sel and _improves(h, cand, maximize)
-                        lose = lose and not _improves(cand, r, maximize)
-                        r_take = _better_of(r, h, maximize)
-                        r_other = r if is_sel else _better_of(r, cand, maximize)
-                        h = cand if (is_sel or take) else h
-                        s = i if take else s
-                        r = r_take if take else r_other
+                        h, s, r, lose = _candidate(h, s, r, cand, i, maximize)
                         dirty = dirty or lose
                     else:
                         lose = is_sel and _improves(h, cand, maximize)
@@ -434,18 +443,7 @@ def repair_layer_twin(
                 for e in range(n_w):
                     if w_rows[e] == j:
                         i = w_cols[e]
-                        cand = W[j, i] + Hin[n, i]
-                        is_sel = s == i
-                        take = (not is_sel) and (
-                            _improves(cand, h, maximize) or (cand == h and i < s)
-                        )
-                        lose = is_sel and _improves(h, cand, maximize)
-                        lose = lose and not _improves(cand, r, maximize)
-                        r_take = _better_of(r, h, maximize)
-                        r_other = r if is_sel else _better_of(r, cand, maximize)
-                        h = cand if (is_sel or take) else h
-                        s = i if take else s
-                        r = r_take if take else r_other
+                        h, s, r, lose = _candidate(h, s, r, W[j, i] + Hin[n, i], i, maximize)
                         dirty = dirty or lose
             if dirty:
                 h, s, r = _rescan(Hin, WT, n, j, maximize)
