@@ -15,20 +15,23 @@ Experiments (the names ``--only`` accepts; a claim name selects its experiment):
 * ``per_iteration_speedup``: seconds per step, sparse against every dense peer
   (:func:`maxplus.speed.measure_step_times`), MNIST-5k, LMM 784-512-128-10, float32,
   worst-sample cross-entropy, constant step;
-* ``worst_vs_mean`` (claims ``worst_vs_mean_max_loss``, ``worst_vs_mean_accuracy``):
-  worst-sample (top-q) training by the sparse subgradient method against standard
-  LMM training (mean loss, autograd, Adam; :func:`maxplus.baselines.train_lmm_adam`)
-  from the same initial network, on held-out splits of Iris and MNIST-5k;
+* ``worst_vs_mean`` (claims ``worst_vs_mean_max_loss``, ``worst_vs_mean_accuracy``,
+  ``worst_vs_mean_seconds``): worst-sample (top-q) training by the sparse subgradient
+  method against standard LMM training (mean loss, autograd, Adam;
+  :func:`maxplus.baselines.train_lmm_adam`) from the same initial network, and
+  against the paper's MLP baseline, on held-out splits of Iris and MNIST-5k;
 * ``iris_train_time_vs_mlp``: wall time to reach the same test accuracy on Iris, the
   max-plus model against the paper's MLP baseline;
 * ``step_cost_scaling``: seconds per step against N, h1 and K (log-log slopes);
 * ``topq_family``: the objective from q = 1 (worst sample) to q = N (mean);
 * ``pruning``: units that no training sample selects, removed
   (:func:`maxplus.pruning.prune`);
-* ``estimator_defaults``: the experiment behind :class:`MaxPlusClassifier`'s defaults.
+* ``estimator_defaults``: the experiment behind :class:`MaxPlusClassifier`'s defaults;
+* ``worst_sample_stall``: the worst-sample objective itself (q = 1) at several step
+  sizes, and the routing that holds it above ``log K`` (:func:`routing_summary`).
 
-The configurations live in :data:`PRESETS` (``"full"``, ``"quick"`` and the
-test-only ``"tiny"``).
+The configurations live in :data:`PRESETS` (``"full"``, ``"quick"``, the book's
+``"book"`` and ``"book_quick"``, and the test-only ``"tiny"``).
 """
 
 from __future__ import annotations
@@ -61,8 +64,10 @@ __all__ = [
     "per_iteration_speedup",
     "pruning",
     "resolve_names",
+    "routing_summary",
     "step_cost_scaling",
     "topq_family",
+    "worst_sample_stall",
     "worst_vs_mean",
 ]
 
@@ -145,6 +150,28 @@ class AdamConfig:
 
 
 @dataclass(frozen=True)
+class MLPConfig:
+    """The paper's baseline: a ReLU MLP trained by Adam (:func:`maxplus.baselines.train_mlp`)."""
+
+    epochs: int
+    lr: float = 1e-3
+    batch_size: int = 16
+    hidden: tuple[int, ...] = (64,)
+
+
+@dataclass(frozen=True)
+class StallConfig:
+    """The worst-sample objective itself (q = 1, sparse trainer) at each step size of
+    ``lrs``, for ``steps`` steps; the routing is read every ``every`` steps. With
+    ``compare_mean`` the mean objective (q = N) runs at the same step sizes too."""
+
+    lrs: tuple[float, ...]
+    steps: int
+    every: int = 50
+    compare_mean: bool = False
+
+
+@dataclass(frozen=True)
 class Preset:
     """Everything an experiment needs to know about its size.
 
@@ -168,6 +195,7 @@ class Preset:
     # worst_vs_mean (per data set)
     worst: dict = field(default_factory=dict)
     adam: dict = field(default_factory=dict)
+    mlp: dict = field(default_factory=dict)
     # iris_train_time_vs_mlp
     iris_target: float = 0.93
     iris_max_steps: int = 5000
@@ -185,6 +213,7 @@ class Preset:
     # topq_family
     topq_datasets: tuple[str, ...] = ("iris",)
     topq_qs: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 0)  # 0 stands for q = N
+    topq_steps: int | None = None  # None: the data set's worst-sample steps
     # pruning
     prune_datasets: tuple[str, ...] = ("iris", "mnist5k")
     # estimator_defaults
@@ -198,6 +227,8 @@ class Preset:
         "polyak step (lr 0.5)",
         "16/8 units",
     )
+    # worst_sample_stall (per data set)
+    stall: dict = field(default_factory=dict)
 
 
 #: Iris: the paper's objective itself (q = 1, the worst sample), by the sparse trainer.
@@ -213,12 +244,22 @@ MNIST_WORST = WorstConfig(
 )
 IRIS_ADAM = AdamConfig(epochs=100, lr=1e-3, batch_size=16)
 MNIST_ADAM = AdamConfig(epochs=10, lr=1e-3, batch_size=32)
+#: The MLP: 4-64-3 on Iris (the defaults of ``train_mlp``); 784-64-10 on MNIST-5k,
+#: batches of 64 (batches of 16 cost 4x the time for the same accuracy).
+IRIS_MLP = MLPConfig(epochs=100)
+MNIST_MLP = MLPConfig(epochs=10, batch_size=64)
+#: q = 1 on Iris around the worst-sample step of IRIS_WORST (0.03), against the mean
+#: objective; on MNIST-5k around MNIST_WORST's 0.05.
+IRIS_STALL = StallConfig(lrs=(0.01, 0.03, 0.1), steps=3000, every=100, compare_mean=True)
+MNIST_STALL = StallConfig(lrs=(0.01, 0.05), steps=1000, every=50)
 
 PRESETS = {
     "full": Preset(
         "full",
         worst={"iris": IRIS_WORST, "mnist5k": MNIST_WORST},
         adam={"iris": IRIS_ADAM, "mnist5k": MNIST_ADAM},
+        mlp={"iris": IRIS_MLP, "mnist5k": MNIST_MLP},
+        stall={"iris": IRIS_STALL, "mnist5k": MNIST_STALL},
     ),
     "quick": Preset(
         "quick",
@@ -227,6 +268,11 @@ PRESETS = {
         speed_seconds=15.0,
         worst={"iris": IRIS_WORST, "mnist5k": replace(MNIST_WORST, steps=250)},
         adam={"iris": IRIS_ADAM, "mnist5k": replace(MNIST_ADAM, epochs=3)},
+        mlp={"iris": IRIS_MLP, "mnist5k": replace(MNIST_MLP, epochs=3)},
+        stall={
+            "iris": replace(IRIS_STALL, steps=1000),
+            "mnist5k": replace(MNIST_STALL, lrs=(0.05,), steps=300),
+        },
         timing_repeats=1,
         scaling_N=(1000, 2000, 4000),
         scaling_h1=(128, 256, 512),
@@ -237,6 +283,44 @@ PRESETS = {
         topq_qs=(1, 8, 0),
         prune_datasets=("iris",),
         estimator_datasets=("iris",),
+    ),
+    # The book's chapter 6 (full mode: a few minutes on 2 cores): the paper's
+    # comparisons on both data sets, the speed-up at LMM 784-256-64-10.
+    "book": Preset(
+        "book",
+        speed_sizes=(256, 64),
+        speed_steps=40,
+        speed_warmup=1,
+        speed_seconds=3.0,
+        worst={"iris": IRIS_WORST, "mnist5k": replace(MNIST_WORST, steps=400)},
+        adam={"iris": IRIS_ADAM, "mnist5k": MNIST_ADAM},
+        mlp={"iris": IRIS_MLP, "mnist5k": MNIST_MLP},
+        topq_qs=(1, 4, 16, 0),
+        topq_steps=600,
+        stall={"iris": IRIS_STALL, "mnist5k": replace(MNIST_STALL, steps=300)},
+    ),
+    # The book's chapter 6 in quick mode (under a minute in all): 1,000 MNIST images.
+    "book_quick": Preset(
+        "book_quick",
+        mnist_train=1000,
+        speed_samples=1000,
+        speed_sizes=(128, 32),
+        speed_steps=10,
+        speed_warmup=1,
+        speed_seconds=0.5,
+        worst={"iris": replace(IRIS_WORST, steps=500), "mnist5k": replace(MNIST_WORST, steps=40)},
+        adam={"iris": replace(IRIS_ADAM, epochs=30), "mnist5k": replace(MNIST_ADAM, epochs=2)},
+        mlp={"iris": replace(IRIS_MLP, epochs=30), "mnist5k": replace(MNIST_MLP, epochs=2)},
+        iris_max_steps=500,
+        mlp_max_epochs=100,
+        timing_repeats=1,
+        topq_qs=(1, 8, 0),
+        topq_steps=200,
+        prune_datasets=("iris",),
+        stall={
+            "iris": replace(IRIS_STALL, lrs=(0.03, 0.1), steps=500),
+            "mnist5k": replace(MNIST_STALL, lrs=(0.05,), steps=150, every=25),
+        },
     ),
     # For the tests: Iris only, a few steps, seconds in all.
     "tiny": Preset(
@@ -249,6 +333,8 @@ PRESETS = {
         speed_seconds=0.5,
         worst={"iris": replace(IRIS_WORST, sizes=(16, 8), steps=50)},
         adam={"iris": replace(IRIS_ADAM, epochs=3)},
+        mlp={"iris": replace(IRIS_MLP, epochs=3)},
+        stall={"iris": StallConfig(lrs=(0.03, 0.1), steps=40, every=10, compare_mean=True)},
         iris_target=0.5,
         iris_max_steps=200,
         mlp_max_epochs=20,
@@ -398,6 +484,74 @@ def max_loss(model, X, y) -> float:  # noqa: N803
 
 def model_accuracy(model, X, y) -> float:  # noqa: N803
     return accuracy(y, np.asarray(model.predict(X)))
+
+
+def class_paths(model, X) -> list[np.ndarray]:  # noqa: N803
+    """The path of every class of every sample back to a linear unit.
+
+    In a stack ``Linear → (MaxPlus | MinPlus)+`` each tropical unit selects one
+    input, so the tree of class ``k`` of sample ``n`` is a single path. Returns
+    ``[P_L, ..., P_1]``, each ``(N, K)``: ``P_L[n, k] = k`` is the output unit and
+    ``P_{i-1}[n, k] = σ_i[n, P_i[n, k]]`` the unit it selected in the layer below;
+    ``P_0`` (last) is the linear unit reached.
+    """
+    from . import backend as backends
+
+    selections = model.forward(X).selections
+    n, k = len(X), model.n_classes
+    path = [np.broadcast_to(np.arange(k), (n, k))]
+    for i in range(len(model.layers) - 1, 0, -1):
+        sel = backends.to_numpy(selections[i])
+        path.append(np.take_along_axis(sel, path[-1], axis=1))
+    return path
+
+
+def routing_summary(model, X, y) -> dict:  # noqa: N803
+    """How the samples' trees sit on the network, and the floor it puts under F = max ℓ.
+
+    A sample is *collapsed* when the paths of all its K classes (:func:`class_paths`)
+    reach the same linear unit ``m``. Its scores are then
+    ``s[n, k] = c_k + z[n, m]``, ``c_k`` the sum of the tropical weights on path k, and
+    the cross-entropy ignores the common ``z[n, m]``: every collapsed sample with the
+    same paths (a *group*) has the same scores up to a shift, whatever its input. In a
+    group whose samples carry the labels ``G``, ``Σ_{y∈G} softmax(c)_y ≤ 1``, so one
+    of them has ``softmax(c)_y ≤ 1/|G|``, i.e. a loss ``≥ log |G|``, for any values of
+    the weights on the paths. While the routing stands, ``F ≥ log max_group |G|``
+    (``floor``; ``log K`` when a group holds every label). The worst sample's own
+    subgradient cannot break this: its tree ends at one linear unit with
+    ``ζ_m = Σ_k δ_k = 0``, so the step leaves ``A`` and ``b`` alone and moves only the
+    path weights, which shift the whole group together.
+
+    Returns ``collapsed`` (fraction of samples), ``groups`` (distinct collapsed
+    routings), ``labels_in_one_group`` (the largest ``|G|``), ``floor`` (its log, 0
+    without collapsed samples), ``linear_units_reached``, ``max_loss``,
+    ``worst_collapsed`` (whether a highest-loss sample, lowest index, is collapsed)
+    and ``score_spread`` (median over samples of ``max_k s - min_k s``).
+    """
+    y = np.asarray(y)
+    paths = class_paths(model, X)
+    linear = paths[-1]
+    collapsed = np.all(linear == linear[:, :1], axis=1)
+    scores = np.asarray(model.scores(X), dtype=np.float64)
+    sample_losses = losses(scores, y, "cross_entropy")
+    labels_in_group, groups = 0, 0
+    if collapsed.any():
+        keys = np.concatenate([p[collapsed] for p in paths[1:]], axis=1)
+        _, group = np.unique(keys, axis=0, return_inverse=True)
+        group = group.ravel()
+        groups = int(group.max()) + 1
+        pairs = np.unique(np.stack([group, y[collapsed]], axis=1), axis=0)
+        labels_in_group = int(np.bincount(pairs[:, 0]).max())
+    return {
+        "collapsed": float(collapsed.mean()),
+        "groups": groups,
+        "labels_in_one_group": labels_in_group,
+        "floor": math.log(labels_in_group) if labels_in_group else 0.0,
+        "linear_units_reached": int(np.unique(linear).size),
+        "max_loss": float(sample_losses.max()),
+        "worst_collapsed": bool(collapsed[int(np.argmax(sample_losses))]),
+        "score_spread": float(np.median(scores.max(axis=1) - scores.min(axis=1))),
+    }
 
 
 def resolve_q(q: float, n: int) -> int:
@@ -584,13 +738,16 @@ def available_methods(methods) -> tuple[list, list]:
 
 
 def worst_vs_mean(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
-    """Worst-sample training against standard LMM training, same initial network.
+    """Worst-sample training against standard LMM training and the MLP baseline.
 
     Worst-sample: the top-q objective of :data:`PRESETS` (``WorstConfig``) by the
     sparse subgradient method; the reported model is the best iterate (lowest
     training objective). Standard: :func:`maxplus.baselines.train_lmm_adam` (mean
-    cross-entropy, mini-batches, Adam), final iterate. Both on the standardised
-    training part; accuracy on the held-out part; max loss over the training part.
+    cross-entropy, mini-batches, Adam) from the same initial network, final iterate.
+    MLP: :func:`maxplus.baselines.train_mlp` (``MLPConfig``; skipped when the preset
+    has none for the data set), final iterate. All on the standardised training part;
+    accuracy on the held-out part; max loss over the training part; training wall
+    seconds (one thread each).
     """
     out = Outcome()
     for name in preset.datasets:
@@ -627,15 +784,42 @@ def worst_vs_mean(preset: Preset, data: Data, progress: Progress = _silent) -> O
             **split.describe(),
         )
         worst_label = f"worst-sample training (top-{q})" if q > 1 else "worst-sample training"
+        std_label = "standard LMM training (Adam)"
         models = {
-            worst_label: (result.best, worst_cfg),
-            "standard LMM training (Adam)": (standard.model, std_cfg),
+            worst_label: (result.best, worst_cfg, worst_seconds, f"{result.steps_done} steps"),
+            std_label: (standard.model, std_cfg, standard.train_seconds, f"{adam.epochs} epochs"),
         }
         series = {}
-        for label, (model, config) in models.items():
+        mlp_cfg = preset.mlp.get(name)
+        if mlp_cfg is not None:
+            progress(f"{name}: MLP baseline, {mlp_cfg}")
+            train_mlp(split.X_train[:32], split.y_train[:32], epochs=1)  # torch start-up
+            mlp = train_mlp(
+                split.X_train,
+                split.y_train,
+                hidden=mlp_cfg.hidden,
+                epochs=mlp_cfg.epochs,
+                lr=mlp_cfg.lr,
+                batch_size=mlp_cfg.batch_size,
+                seed=preset.seed,
+                n_classes=split.n_classes,
+            )
+            widths = "-".join(map(str, (split.X_train.shape[1], *mlp_cfg.hidden, split.n_classes)))
+            config = dict(
+                asdict(mlp_cfg),
+                model=f"MLP {widths} (ReLU)",
+                objective="mean cross-entropy",
+                optimizer="Adam",
+                seconds=round(mlp.train_seconds, 2),
+                **split.describe(),
+            )
+            models["MLP (PyTorch)"] = (mlp, config, mlp.train_seconds, f"{mlp_cfg.epochs} epochs")
+            series["mlp_loss"] = list(mlp.history["loss"])
+        for label, (model, config, seconds, length) in models.items():
             loss = max_loss(model, split.X_train, split.y_train)
             acc = 100 * model_accuracy(model, split.X_test, split.y_test)
-            worst = label.startswith("worst")
+            worst = label == worst_label
+            standard_lmm = label == std_label
             out.rows.append(
                 make_row(
                     "worst_vs_mean_max_loss",
@@ -648,6 +832,7 @@ def worst_vs_mean(preset: Preset, data: Data, progress: Progress = _silent) -> O
                 )
             )
             note = goal_note(acc, 92.0, "≥ 92%") if worst else ""
+            key = "accuracy_worst" if worst else "accuracy_standard" if standard_lmm else None
             out.rows.append(
                 make_row(
                     "worst_vs_mean_accuracy",
@@ -656,11 +841,22 @@ def worst_vs_mean(preset: Preset, data: Data, progress: Progress = _silent) -> O
                     acc,
                     "%",
                     config,
-                    paper_key="accuracy_worst" if worst else "accuracy_standard",
+                    paper_key=key,
                     note=note,
                 )
             )
-            series[label] = {"max_loss": loss, "accuracy": acc}
+            out.rows.append(
+                make_row(
+                    "worst_vs_mean_seconds",
+                    name,
+                    f"training seconds, {label}",
+                    seconds,
+                    "s",
+                    config,
+                    note=f"{length}, one thread",
+                )
+            )
+            series[label] = {"max_loss": loss, "accuracy": acc, "seconds": seconds}
         series["objective"] = list(result.history["objective"])
         series["adam_loss"] = list(standard.history["loss"])
         out.series[name] = series
@@ -924,14 +1120,17 @@ def topq_family(preset: Preset, data: Data, progress: Progress = _silent) -> Out
     """The top-q objective from q = 1 (worst sample) to q = N (mean loss).
 
     Same initial LMM, sizes, step rule, learning rate and number of steps as the
-    data set's worst-sample configuration; only q varies. Per q: test accuracy and
-    max training loss of the best iterate, and training seconds.
+    data set's worst-sample configuration (``topq_steps`` steps when the preset sets
+    it); only q varies. Per q: test accuracy and max training loss of the best
+    iterate, and training seconds.
     """
     claim = "topq_family"
     out = Outcome()
     for name in preset.topq_datasets:
         split = data.split(name)
         base = preset.worst[name]
+        if preset.topq_steps is not None:
+            base = replace(base, steps=preset.topq_steps)
         n = len(split.y_train)
         qs = sorted({resolve_q(q, n) for q in preset.topq_qs})
         points = []
@@ -1054,6 +1253,120 @@ def pruning(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome
     return out
 
 
+def worst_sample_stall(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome:
+    """The paper's objective itself, q = 1, and what holds it up.
+
+    Per data set of ``preset.stall`` and step size: worst-sample training of the
+    data set's LMM (sizes of its ``WorstConfig``; sparse trainer, constant step) for
+    ``steps`` steps, the routing of the training samples (:func:`routing_summary`)
+    read every ``every`` steps and at the best iterate, and the best iterate's test
+    accuracy. With ``compare_mean``: the mean objective (q = N, dense trainer: the
+    same iterates as the sparse one, cheaper when every tree moves) at the same
+    step sizes, from the same initial network.
+    """
+    claim = "worst_sample_stall"
+    out = Outcome()
+    for name, cfg in preset.stall.items():
+        split = data.split(name)
+        sizes = preset.worst[name].sizes
+        log_k = math.log(split.n_classes)
+        runs = []
+        warm_up_kernels(split)
+        for lr in cfg.lrs:
+            progress(f"{name}: q = 1, lr {lr}, {cfg.steps} steps")
+            worst = WorstConfig(sizes=sizes, q=1, step="constant", lr=lr, steps=cfg.steps)
+            run = stall_run(split, worst, cfg.every, preset.seed)
+            if cfg.compare_mean:
+                progress(f"{name}: mean objective, lr {lr}")
+                run["mean"] = mean_run(split, replace(worst, q=0, method="dense"), preset.seed)
+            runs.append(run)
+            config = dict(asdict(worst), log_K=log_k, **split.describe())
+            for metric, value, unit, note in stall_rows(run, log_k):
+                out.rows.append(
+                    make_row(claim, name, f"{metric}, lr {lr:g}", value, unit, config, note=note)
+                )
+        out.series[name] = {"log_K": log_k, "steps": cfg.steps, "runs": runs}
+    return out
+
+
+def stall_run(split: Split, cfg: WorstConfig, every: int, seed: int) -> dict:
+    """Worst-sample training (``cfg``, q = 1) with the routing read every ``every``
+    steps; the series of :func:`worst_sample_stall` for one step size."""
+    X, y = split.X_train, split.y_train
+    h1, h2 = cfg.sizes
+    model = LMM(X.shape[1], h1, h2, split.n_classes, seed=seed)
+    trace = [{"step": 0, **routing_summary(model, X, y)}]
+
+    def read(t, objective, current):
+        if (t + 1) % every == 0:
+            trace.append({"step": t + 1, **routing_summary(current, X, y)})
+        return False
+
+    result = fit(
+        model,
+        X,
+        y,
+        objective="worst",
+        method=cfg.method,
+        steps=cfg.steps,
+        step=cfg.step,
+        lr=cfg.lr,
+        callback=read,
+    )
+    return {
+        "lr": cfg.lr,
+        "objective": list(result.history["objective"]),
+        "trace": trace,
+        "best": routing_summary(result.best, X, y),
+        "best_step": result.best_step,
+        "accuracy": 100 * model_accuracy(result.best, split.X_test, split.y_test),
+        "mean": None,
+    }
+
+
+def mean_run(split: Split, cfg: WorstConfig, seed: int) -> dict:
+    """The best iterate of ``cfg`` (the mean objective): accuracy, max loss, curve."""
+    _, result, _ = train_worst(split, cfg, seed)
+    return {
+        "accuracy": 100 * model_accuracy(result.best, split.X_test, split.y_test),
+        "max_loss": max_loss(result.best, split.X_train, split.y_train),
+        "objective": list(result.history["objective"]),
+    }
+
+
+def stall_rows(run: dict, log_k: float) -> list[tuple]:
+    """``(metric, value, unit, note)`` of one step size of :func:`worst_sample_stall`."""
+    best = run["best"]
+    rows = [
+        (
+            "best max training loss, q = 1",
+            best["max_loss"],
+            "",
+            f"log K = {log_k:.3g}; best at step {run['best_step']}",
+        ),
+        ("test accuracy, q = 1", run["accuracy"], "%", "best iterate"),
+        (
+            "training samples with all classes on one linear unit, q = 1",
+            100 * best["collapsed"],
+            "%",
+            f"{best['groups']} routing group(s)",
+        ),
+        (
+            "routing floor under the max loss, q = 1",
+            best["floor"],
+            "",
+            f"|G| = {best['labels_in_one_group']} labels share one routing"
+            if best["groups"]
+            else "no sample has all its classes on one linear unit",
+        ),
+    ]
+    if run["mean"] is not None:
+        mean = run["mean"]
+        rows.append(("test accuracy, mean objective (q = N)", mean["accuracy"], "%", "best"))
+        rows.append(("max training loss, mean objective (q = N)", mean["max_loss"], "", "best"))
+    return rows
+
+
 ESTIMATOR_VARIANTS = {
     "defaults": {},
     "no feature scaling": {"standardize": False},
@@ -1136,9 +1449,9 @@ EXPERIMENTS = {
         ),
         Experiment(
             "worst_vs_mean",
-            ("worst_vs_mean_max_loss", "worst_vs_mean_accuracy"),
+            ("worst_vs_mean_max_loss", "worst_vs_mean_accuracy", "worst_vs_mean_seconds"),
             worst_vs_mean,
-            "worst-sample vs standard LMM training (Iris, MNIST-5k)",
+            "worst-sample vs standard LMM training and the MLP (Iris, MNIST-5k)",
         ),
         Experiment(
             "iris_train_time_vs_mlp",
@@ -1164,6 +1477,12 @@ EXPERIMENTS = {
             ("estimator_defaults",),
             estimator_defaults,
             "MaxPlusClassifier's defaults against one change at a time",
+        ),
+        Experiment(
+            "worst_sample_stall",
+            ("worst_sample_stall",),
+            worst_sample_stall,
+            "the worst-sample objective (q = 1) at several steps, and its routing floor",
         ),
     )
 }

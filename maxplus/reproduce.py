@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from . import experiments as ex
 
 DEFAULT_OUT = Path("build") / "reproduce"
@@ -239,12 +241,55 @@ def figure_worst_vs_mean(series, plt):
         axes[0].set_xlabel("subgradient step")
         axes[0].set_ylabel("top-q objective")
         axes[0].set_title("worst-sample training", fontsize=9)
-        axes[1].plot(range(1, len(s["adam_loss"]) + 1), s["adam_loss"], marker=".")
+        epochs = range(1, len(s["adam_loss"]) + 1)
+        axes[1].plot(epochs, s["adam_loss"], marker=".", label="standard LMM (Adam)")
+        if "mlp_loss" in s:
+            epochs = range(1, len(s["mlp_loss"]) + 1)
+            axes[1].plot(epochs, s["mlp_loss"], marker=".", label="MLP (Adam)")
+            axes[1].legend(fontsize=8)
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("mean mini-batch loss")
-        axes[1].set_title("standard LMM training (Adam)", fontsize=9)
+        axes[1].set_title("baselines: mean loss, Adam", fontsize=9)
         fig.suptitle(f"training curves on {name}", fontsize=10)
         yield f"worst_vs_mean_{name}.png", f"training curves on {name}", fig
+
+
+def figure_stall(series, plt):
+    for name, s in series.items():
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+        for i, run in enumerate(s["runs"]):
+            color = f"C{i}"
+            objective = run["objective"]
+            axes[0].plot(objective, color=color, lw=0.6, alpha=0.4)
+            axes[0].plot(
+                np.minimum.accumulate(objective), color=color, lw=1.8, label=f"lr {run['lr']:g}"
+            )
+            if run["best"]["floor"] > 0:
+                axes[0].axhline(run["best"]["floor"], color=color, ls=":", lw=1)
+            trace = run["trace"]
+            axes[1].plot(
+                [p["step"] for p in trace],
+                [100 * p["collapsed"] for p in trace],
+                color=color,
+                marker=".",
+                label=f"lr {run['lr']:g}",
+            )
+        axes[0].axhline(s["log_K"], color="k", ls="--", lw=1, label="log K")
+        axes[0].set_xlabel("subgradient step")
+        axes[0].set_ylabel("max training loss F (q = 1)")
+        axes[0].set_title("F (thin), best so far (thick), routing floor (dotted)", fontsize=9)
+        axes[0].legend(fontsize=8)
+        axes[1].set_xlabel("subgradient step")
+        axes[1].set_ylabel("samples on one linear unit (%)")
+        axes[1].set_ylim(-3, 103)
+        axes[1].set_title("samples whose K classes reach one linear unit", fontsize=9)
+        fig.suptitle(f"worst-sample training (q = 1) on {name}", fontsize=10)
+        fig.tight_layout()
+        yield (
+            f"worst_sample_stall_{name}.png",
+            f"worst-sample training and its routing, {name}",
+            fig,
+        )
 
 
 FIGURES = {
@@ -252,4 +297,5 @@ FIGURES = {
     "step_cost_scaling": figure_scaling,
     "topq_family": figure_topq,
     "worst_vs_mean": figure_worst_vs_mean,
+    "worst_sample_stall": figure_stall,
 }

@@ -57,15 +57,20 @@ def test_command_line_quick_only_on_tiny_preset(tmp_path):
 def test_claim_name_selects_its_experiment_and_draws(tmp_path, capsys):
     code = rp.main(["--preset", "tiny", "--out", str(tmp_path), "--only", "worst_vs_mean_accuracy"])
     assert code == 0
-    rows, md = check_results(tmp_path, ["worst_vs_mean_max_loss", "worst_vs_mean_accuracy"])
+    claims = ["worst_vs_mean_max_loss", "worst_vs_mean_accuracy", "worst_vs_mean_seconds"]
+    rows, md = check_results(tmp_path, claims)
     assert (tmp_path / "worst_vs_mean_iris.png").stat().st_size > 1000
     assert "`worst_vs_mean_iris.png`" in md
     accuracy = [r for r in rows if r["claim"] == "worst_vs_mean_accuracy"]
-    assert {r["paper"] for r in accuracy} == {92.0, 69.0}
+    assert {r["paper"] for r in accuracy} == {92.0, 69.0, None}  # the MLP: no figure
     assert all(0 <= r["ours"] <= 100 for r in accuracy)
     worst = next(r for r in accuracy if r["metric"].startswith("test accuracy, worst"))
     assert "goal ≥ 92%" in worst["note"]
     assert "worst_vs_mean" in capsys.readouterr().out
+    mlp = next(r for r in accuracy if r["metric"] == "test accuracy, MLP (PyTorch)")
+    assert mlp["paper"] is None and mlp["config"]["model"] == "MLP 4-64-3 (ReLU)"
+    seconds = [r for r in rows if r["claim"] == "worst_vs_mean_seconds"]
+    assert len(seconds) == 3 and all(r["ours"] > 0 for r in seconds)
 
 
 def test_scaling_and_topq_on_tiny_preset(tmp_path):
@@ -148,3 +153,80 @@ def test_helpers():
     Xr, yr = ex.resample(X, y, 25, 2)
     assert len(yr) == 25 and set(yr) <= {0, 1}
     assert ex.resolve_q(0, 50) == 50 and ex.resolve_q(0.1, 50) == 5 and ex.resolve_q(3, 50) == 3
+
+
+def test_stall_experiment_on_tiny_preset(tmp_path):
+    assert (
+        rp.main(["--preset", "tiny", "--out", str(tmp_path), "--only", "worst_sample_stall"]) == 0
+    )
+    rows, md = check_results(tmp_path, ["worst_sample_stall"])
+    assert (tmp_path / "worst_sample_stall_iris.png").stat().st_size > 1000
+    lrs = ex.PRESETS["tiny"].stall["iris"].lrs
+    assert len(rows) == 6 * len(lrs)  # four for q = 1, two for the mean objective
+    by_metric = {r["metric"]: r["ours"] for r in rows}
+    for lr in lrs:
+        floor = by_metric[f"routing floor under the max loss, q = 1, lr {lr:g}"]
+        loss = by_metric[f"best max training loss, q = 1, lr {lr:g}"]
+        assert 0 <= floor <= np.log(3) + 1e-12 and loss >= floor - 1e-9
+
+
+@pytest.mark.parametrize("name", sorted(ex.PRESETS))
+def test_presets_are_well_formed(name):
+    preset = ex.PRESETS[name]
+    assert preset.name == name
+    for dataset in (*preset.datasets, *preset.topq_datasets, *preset.prune_datasets):
+        assert isinstance(preset.worst[dataset], ex.WorstConfig), dataset
+    for dataset in preset.datasets:
+        assert isinstance(preset.adam[dataset], ex.AdamConfig), dataset
+    assert set(preset.mlp) <= set(preset.datasets)
+    assert all(isinstance(m, ex.MLPConfig) and m.epochs >= 1 for m in preset.mlp.values())
+    for dataset, stall in preset.stall.items():
+        assert isinstance(stall, ex.StallConfig) and dataset in preset.worst
+        assert stall.lrs and all(lr > 0 for lr in stall.lrs) and 1 <= stall.every <= stall.steps
+    assert preset.topq_steps is None or preset.topq_steps >= 1
+    assert set(preset.estimator_variants) <= set(ex.ESTIMATOR_VARIANTS)
+    assert 0 < preset.test_size < 1 and preset.timing_repeats >= 1
+
+
+def collapsing_lmm(C):
+    """LMM 2-2-2-K whose min-plus units all select linear unit 0, whatever the input."""
+    A = np.array([[1.0, 0.0], [0.0, 1.0]])
+    B = np.array([[0.0, 100.0], [0.5, 100.0]])
+    return ex.LMM.from_arrays(A, np.zeros(2), B, np.asarray(C, dtype=float))
+
+
+def test_routing_floor_holds_for_any_weights_on_the_paths():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(30, 2))
+    y = np.arange(30) % 3
+    for _ in range(20):
+        model = collapsing_lmm(rng.normal(size=(3, 2)))
+        summary = ex.routing_summary(model, X, y)
+        assert summary["collapsed"] == 1.0 and summary["groups"] == 1
+        assert summary["labels_in_one_group"] == 3 and summary["floor"] == pytest.approx(np.log(3))
+        assert summary["worst_collapsed"] and summary["max_loss"] >= np.log(3) - 1e-12
+    two_labels = ex.routing_summary(collapsing_lmm(np.zeros((3, 2))), X[y < 2], y[y < 2])
+    assert two_labels["floor"] == pytest.approx(np.log(2))
+    assert two_labels["max_loss"] == pytest.approx(np.log(3))  # equal scores: log K
+
+
+def test_routing_of_trees_that_end_on_different_linear_units():
+    A = np.array([[1.0, 0.0], [0.0, 1.0]])
+    B = np.array([[0.0, 100.0], [100.0, 0.0]])  # min-plus unit l selects linear unit l
+    C = np.array([[0.0, -100.0], [-100.0, 0.0]])  # class k selects min-plus unit k
+    model = ex.LMM.from_arrays(A, np.zeros(2), B, C)
+    X = np.random.default_rng(1).uniform(-1, 1, size=(10, 2))
+    summary = ex.routing_summary(model, X, np.arange(10) % 2)
+    assert summary["collapsed"] == 0.0 and summary["groups"] == 0 and summary["floor"] == 0.0
+    assert summary["linear_units_reached"] == 2 and not summary["worst_collapsed"]
+
+
+def test_class_paths_end_where_the_trees_do():
+    model = ex.LMM(5, 12, 7, 4, seed=3, dtype="float64")
+    X = np.random.default_rng(2).normal(size=(25, 5))
+    paths = ex.class_paths(model, X)
+    assert len(paths) == 3 and all(p.shape == (25, 4) for p in paths)
+    for n in range(25):
+        tree = model.tree(X[n]).parameters()
+        assert set(paths[-1][n].tolist()) == set(np.atleast_1d(tree["0.weight"]).tolist())
+        assert {(int(k), int(paths[1][n, k])) for k in range(4)} == set(tree["2.weight"])
