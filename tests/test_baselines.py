@@ -7,17 +7,9 @@ import numpy as np
 import pytest
 
 from maxplus.baselines import accuracy, train_mlp
-from maxplus.data import Standardizer, load_iris, train_test_split
 
 torch = pytest.importorskip("torch")
 
-
-@pytest.fixture(scope="module")
-def iris_split():
-    X, y = load_iris()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)
-    scaler = Standardizer().fit(X_train)
-    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
 
 @pytest.fixture(scope="module")

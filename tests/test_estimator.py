@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from maxplus.data import load_iris, train_test_split
+from maxplus.data import train_test_split
 from maxplus.estimator import MaxPlusClassifier, resolve_q
 
 # Short, so that scikit-learn's ~45 checks take seconds (they include reaching 83%
@@ -25,10 +25,6 @@ def expected_failed_checks(estimator):
 def test_sklearn_conventions(estimator, check):
     check(estimator)
 
-
-@pytest.fixture(scope="module")
-def iris():
-    return load_iris()
 
 
 def test_cross_val_score_on_iris(iris):

@@ -5,17 +5,9 @@ import pytest
 
 import maxplus as mp
 from maxplus.baselines import train_lmm_adam
-from maxplus.data import Standardizer, load_iris, train_test_split
 
 pytest.importorskip("torch")
 
-
-@pytest.fixture(scope="module")
-def iris_split():
-    X, y = load_iris()
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, seed=0)
-    scaler = Standardizer().fit(X_tr)
-    return scaler.transform(X_tr), scaler.transform(X_te), y_tr, y_te
 
 
 def test_learns_iris_from_sizes(iris_split):

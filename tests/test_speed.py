@@ -20,10 +20,6 @@ from maxplus.training import make_trainer
 SIZES = (16, 8)
 
 
-@pytest.fixture(scope="module")
-def iris():
-    return mp.load_iris()
-
 
 def synthetic(n, d=6, k=3, seed=0):
     rng = np.random.default_rng(seed)
