@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -230,3 +231,11 @@ def test_class_paths_end_where_the_trees_do():
         tree = model.tree(X[n]).parameters()
         assert set(paths[-1][n].tolist()) == set(np.atleast_1d(tree["0.weight"]).tolist())
         assert {(int(k), int(paths[1][n, k])) for k in range(4)} == set(tree["2.weight"])
+
+
+def test_speed_subsample_keeps_every_class():
+    # the data files are sorted by label: the first rows of Iris are all setosa
+    preset = replace(ex.PRESETS["tiny"], speed_samples=30, speed_steps=2, speed_seconds=0.05)
+    outcome = ex.per_iteration_speedup(preset, ex.Data(preset))
+    config = outcome.series["report"]["config"]
+    assert config["n_samples"] == 30 and config["n_classes"] == 3
