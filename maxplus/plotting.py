@@ -205,3 +205,65 @@ def show_image(ax, values, shape=(28, 28), *, signed=True, title=None, fontsize=
     for spine in ax.spines.values():
         spine.set_visible(False)
     return shown
+
+
+#: The axes of :func:`maxplus.experiments.step_cost_scaling` and their labels.
+SCALING_AXES = {"N": "samples $N$", "h1": "linear units $h_1$", "K": "classes $K$"}
+
+
+def step_cost_ratios(points):
+    """Dense over sparse per measured point of :func:`~maxplus.experiments.step_cost_scaling`.
+
+    Returns ``(flop_ratio, time_ratio, realised)``, arrays with one entry per point:
+    ``dense_flops / sparse_flops``, ``dense_median / sparse_median`` (seconds) and
+    their quotient ``time_ratio / flop_ratio``, the share of the FLOP saving that
+    the measured time realises.
+    """
+    flop = np.array([p["dense_flops"] / p["sparse_flops"] for p in points], dtype=float)
+    time = np.array([p["dense_median"] / p["sparse_median"] for p in points], dtype=float)
+    return flop, time, time / flop
+
+
+def plot_step_costs(series, axes=None):
+    """Cost per step against N, h1 and K, one column per axis of ``series`` (the
+    ``Outcome.series`` of :func:`~maxplus.experiments.step_cost_scaling`).
+
+    Top row: median milliseconds per step of the sparse and the dense trainer,
+    log-log. Bottom row: the dense/sparse ratios of counted FLOPs and of seconds
+    (:func:`step_cost_ratios`), log-log. The log axes are labelled at 1, 2 and 5 times
+    the powers of ten. ``axes`` is a ``(2, n_axes)`` array of matplotlib axes (made
+    when None). Returns the figure and the axes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    names = [name for name in SCALING_AXES if name in series]
+    if not names:
+        raise ValueError(f"series has none of the axes {list(SCALING_AXES)}: {list(series)}")
+    if axes is None:
+        _, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 6.4), squeeze=False)
+    axes = np.asarray(axes)
+    if axes.shape != (2, len(names)):
+        raise ValueError(f"axes must have shape (2, {len(names)}), got {axes.shape}")
+    for col, name in enumerate(names):
+        points = series[name]
+        xs = [p[name] for p in points]
+        top, bottom = axes[0, col], axes[1, col]
+        top.plot(xs, [1e3 * p["dense_median"] for p in points], "s-", color="C1", label="dense")
+        top.plot(xs, [1e3 * p["sparse_median"] for p in points], "o-", color="C0", label="sparse")
+        flop, time, _ = step_cost_ratios(points)
+        bottom.plot(xs, flop, "^--", color="C2", label="FLOP ratio")
+        bottom.plot(xs, time, "D-", color="C3", label="time ratio")
+        for ax in (top, bottom):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xticks(xs, [str(x) for x in xs])
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.minorticks_off()
+        bottom.set_xlabel(SCALING_AXES[name])
+    axes[0, 0].set_ylabel("milliseconds per step (median)")
+    axes[1, 0].set_ylabel("dense / sparse")
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 0].legend(fontsize=8)
+    return axes[0, 0].figure, axes
