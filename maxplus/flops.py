@@ -26,9 +26,17 @@ def layer_widths(model):
     return [model.n_features] + [layer.shape[0] for layer in model.layers]
 
 
-def forward_flops(model, n_samples: int) -> int:
+def linear_forward_flops(model, n_samples: int) -> int:
+    """``Z = X Aᵀ + b``: ``2·N·d·h1 + N·h1``."""
     w = layer_widths(model)
-    total = 2 * n_samples * w[0] * w[1] + n_samples * w[1]
+    return 2 * n_samples * w[0] * w[1] + n_samples * w[1]
+
+
+def forward_flops(model, n_samples: int) -> int:
+    """The linear layer, every tropical layer (an add and a compare per candidate) and
+    the losses."""
+    w = layer_widths(model)
+    total = linear_forward_flops(model, n_samples)
     total += sum(2 * n_samples * a * b for a, b in zip(w[1:-1], w[2:], strict=True))
     return total + n_samples * loss_flops(w[-1])
 

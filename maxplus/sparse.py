@@ -280,7 +280,8 @@ class SparseTrainer:
         self.synced_at[:] = 0
         self.coef_since_refresh = 0.0
         self.counters["refreshes"] += 1
-        self.flops_pending += flops.forward_flops(self.model, N)
+        # the tropical layers and the losses are counted by repair()
+        self.flops_pending += flops.linear_forward_flops(self.model, N)
 
     def repair(self, batch, count, idx, old, first) -> None:
         """Repair the tropical layers of ``batch`` (changed linear outputs given) and
