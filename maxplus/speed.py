@@ -74,6 +74,11 @@ LEAD_IN_BELOW = 1.0
 #: Sparse trainer: steps between full refreshes of its cached linear state.
 REFRESH_EVERY = 100
 
+#: The project's per-step goals at the reference configuration (MNIST-5k, LMM
+#: 784-512-128-10, float32, worst-sample cross-entropy, constant step): how many times
+#: faster than each peer the sparse step should be.
+SPEEDUP_TARGETS = {"torch_tropical_gemm": 100.0, "torch_plain": 1000.0}
+
 
 # ----------------------------------------------------------------------- torch trainer
 
