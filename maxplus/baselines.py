@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import check_positive_float as _check_positive
+from ._validation import check_positive_int as _check_int
+
 __all__ = ["LMMAdamResult", "MLPResult", "accuracy", "train_lmm_adam", "train_mlp"]
 
 TORCH_INSTALL_HINT = (
@@ -342,22 +345,6 @@ def _num_threads(torch, threads: int | None):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
 
 
 def _check_hidden(hidden) -> tuple[int, ...]:

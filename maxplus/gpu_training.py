@@ -142,6 +142,22 @@ class GpuForwardState:
     def scores(self):
         return self.layers[-1].H
 
+    def forward(self, with_runners: bool) -> None:
+        """``Z``, every tropical layer's ``H`` and ``S`` (and the runner bounds ``R``
+        when ``with_runners``), and the losses ``L``, from the current parameters."""
+        k = self.k
+        lin = self.model.layers[0]
+        k.linear(self.X, lin.weight, lin.bias, self.Z)
+        Hin = self.Z  # noqa: N806
+        for state in self.layers:
+            state.transpose_weight()
+            if with_runners:
+                k.tropical_top2(Hin, state.WT, state.H, state.S, state.R, state.maximize)
+            else:
+                k.tropical_product(Hin, state.WT, state.H, state.S, state.maximize)
+            Hin = state.H  # noqa: N806
+        k.row_losses(self.scores, self.y, self.code, self.L)
+
 
 class GpuDenseTrainer(GpuForwardState):
     """Full forward and full backward pass over all samples at every step."""
@@ -155,15 +171,7 @@ class GpuDenseTrainer(GpuForwardState):
     def losses(self, q=None):
         """Per-sample losses at the current parameters (a full forward pass); ``q``
         is not used (every loss is exact)."""
-        k = self.k
-        lin = self.model.layers[0]
-        k.linear(self.X, lin.weight, lin.bias, self.Z)
-        Hin = self.Z  # noqa: N806
-        for state in self.layers:
-            state.transpose_weight()
-            k.tropical_product(Hin, state.WT, state.H, state.S, state.maximize)
-            Hin = state.H  # noqa: N806
-        k.row_losses(self.scores, self.y, self.code, self.L)
+        self.forward(with_runners=False)
         self.flops_last = flops.forward_flops(self.model, self.X.shape[0])
         return self.L
 
@@ -290,15 +298,7 @@ class GpuSparseTrainer(GpuForwardState):
 
     def refresh(self) -> None:
         """Recompute the whole state from the parameters (as a forward pass does)."""
-        k = self.k
-        lin = self.model.layers[0]
-        k.linear(self.X, lin.weight, lin.bias, self.Z)
-        Hin = self.Z  # noqa: N806
-        for state in self.layers:
-            state.transpose_weight()
-            k.tropical_top2(Hin, state.WT, state.H, state.S, state.R, state.maximize)
-            Hin = state.H  # noqa: N806
-        k.row_losses(self.scores, self.y, self.code, self.L)
+        self.forward(with_runners=True)
         self.steps_since_refresh = 0
         self.counters["refreshes"] += 1
 
