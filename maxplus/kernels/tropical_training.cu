@@ -40,6 +40,29 @@ __device__ __forceinline__ bool same_bits(double a, double b) {
 
 // ------------------------------------------------------------------ the layer state
 
+// Output j of one sample over all n_in inputs h_in: the best candidate h_in[i] + WT[i, j],
+// its lowest index, and the best of the others (a tie with the best counts; the zero
+// when there is none).
+template <typename T, bool MAXIMIZE>
+__device__ __forceinline__ void scan_top2(const T* __restrict__ h_in, const T* __restrict__ WT,
+                                          int n_in, int n_out, int j, T& best, T& second,
+                                          int& arg) {
+    const T zero = semiring_zero<T, MAXIMIZE>();
+    best = zero;
+    second = zero;
+    arg = 0;
+    for (int i = 0; i < n_in; ++i) {
+        const T v = h_in[i] + WT[(long long)i * n_out + j];
+        if (improves<MAXIMIZE>(v, best)) {
+            second = best;
+            best = v;
+            arg = i;
+        } else if (!improves<MAXIMIZE>(second, v)) {
+            second = v;
+        }
+    }
+}
+
 // H[n, j] = best_i (Hin[n, i] + WT[i, j]), S[n, j] its lowest i, R[n, j] the best of the
 // other candidates (a tie with the best counts; the zero when there is none).
 // One thread per (n, j), j fastest.
@@ -51,21 +74,9 @@ __global__ void tropical_top2(const T* __restrict__ Hin, const T* __restrict__ W
     if (t >= (long long)N * n_out) return;
     const long long n = t / n_out;
     const int j = (int)(t - n * n_out);
-    const T* h = Hin + n * n_in;
-    const T zero = semiring_zero<T, MAXIMIZE>();
-    T best = zero;
-    T second = zero;
-    int arg = 0;
-    for (int i = 0; i < n_in; ++i) {
-        const T v = h[i] + WT[(long long)i * n_out + j];
-        if (improves<MAXIMIZE>(v, best)) {
-            second = best;
-            best = v;
-            arg = i;
-        } else if (!improves<MAXIMIZE>(second, v)) {
-            second = v;
-        }
-    }
+    T best, second;
+    int arg;
+    scan_top2<T, MAXIMIZE>(Hin + n * n_in, WT, n_in, n_out, j, best, second, arg);
     H[t] = best;
     S[t] = arg;
     R[t] = second;
@@ -112,23 +123,7 @@ struct OutputState {
     __device__ __forceinline__ void rescan(const T* __restrict__ h_in,
                                            const T* __restrict__ WT, int n_in, int n_out,
                                            int j) {
-        const T zero = semiring_zero<T, MAXIMIZE>();
-        T best = zero;
-        T second = zero;
-        int arg = 0;
-        for (int i = 0; i < n_in; ++i) {
-            const T v = WT[(long long)i * n_out + j] + h_in[i];
-            if (improves<MAXIMIZE>(v, best)) {
-                second = best;
-                best = v;
-                arg = i;
-            } else if (!improves<MAXIMIZE>(second, v)) {
-                second = v;
-            }
-        }
-        h = best;
-        s = arg;
-        r = second;
+        scan_top2<T, MAXIMIZE>(h_in, WT, n_in, n_out, j, h, r, s);
     }
 };
 
