@@ -239,3 +239,16 @@ def test_speed_subsample_keeps_every_class():
     outcome = ex.per_iteration_speedup(preset, ex.Data(preset))
     config = outcome.series["report"]["config"]
     assert config["n_samples"] == 30 and config["n_classes"] == 3
+
+
+def test_class_block_network_starts_with_no_collapsed_sample():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 12))
+    X /= np.sqrt((X**2).mean())
+    y = rng.integers(0, 4, 200)
+    blocks = ex.class_block_lmm(12, 16, 8, 4, seed=0)
+    assert ex.routing_summary(blocks, X, y)["collapsed"] == 0.0
+    linear_units = ex.class_paths(blocks, X)[-1]  # (N, K): where each class's path ends
+    assert all(len(set(row)) == 4 for row in linear_units.tolist())
+    with pytest.raises(ValueError, match="n_classes=4"):
+        ex.class_block_lmm(12, 3, 8, 4)
