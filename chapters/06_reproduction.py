@@ -575,8 +575,9 @@ if "mnist5k" in stall.series:
             f"comparison above, "
             + ("$q = 1$" if q_sub == 1 else f"the top-{q_sub} objective")
             + f" reaches {acc_sub:.1f}%"
-            + (": far better, but still below the paper's figure." if acc_sub < paper_acc
-               else "."))
+            + (" (more than 10 points better)" if acc_sub > best_acc + 10 else
+               " (better)" if acc_sub > best_acc else " (no better)")
+            + (", still below the paper's figure." if acc_sub < paper_acc else "."))
     else:
         notes.append(f"- On MNIST, $q = 1$ reached a largest loss of {lowest:.4f} and "
                      f"{best_acc:.1f}% accuracy in this run (the paper: {paper_loss:g}, "
