@@ -47,8 +47,10 @@ import numpy as np
 from .baselines import accuracy, train_lmm_adam, train_mlp
 from .data import load_dataset, train_test_split
 from .estimator import FeatureScaler
+from .io import json_ready
 from .losses import losses
 from .network import LMM
+from .objectives import parse_objective
 from .training import fit
 
 __all__ = [
@@ -384,27 +386,12 @@ def make_row(claim, dataset, metric, ours, unit, config, *, paper_key=None, note
         "claim": claim,
         "dataset": dataset,
         "metric": metric,
-        "ours": None if ours is None else _plain(ours),
+        "ours": None if ours is None else json_ready(ours),
         "paper": paper,
         "unit": unit,
-        "config": _plain(config),
+        "config": json_ready(config),
         "note": note,
     }
-
-
-def _plain(value):
-    """JSON-friendly copy: NumPy scalars to Python, tuples to lists, dataclasses to dicts."""
-    if hasattr(value, "__dataclass_fields__"):
-        value = asdict(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def goal_note(value: float, goal: float, what: str) -> str:
@@ -562,13 +549,9 @@ def routing_summary(model, X, y) -> dict:  # noqa: N803
 
 
 def resolve_q(q: float, n: int) -> int:
-    """A count ``q ≥ 1`` as is (at most N); a fraction ``0 < q < 1`` as ``ceil(qN)``;
-    ``0`` as N."""
-    if q == 0:
-        return n
-    if q < 1:
-        return max(1, math.ceil(q * n - 1e-9))
-    return min(int(q), n)
+    """A count ``q ≥ 1`` as is (at most N); a fraction ``0 < q < 1`` as ``ceil(qN)``
+    (:func:`maxplus.objectives.parse_objective`); ``0`` as N."""
+    return n if q == 0 else parse_objective(("topq", q), n, clip=True)
 
 
 INITS = ("default", "class_blocks")

@@ -1,4 +1,4 @@
-"""Save and load models as ``.npz`` files, without pickle.
+"""Save and load models as ``.npz`` files, without pickle; plain JSON values for results.
 
 The file holds one array per parameter (named like
 :meth:`maxplus.Sequential.named_parameters`), the layer kinds and a format
@@ -9,8 +9,10 @@ shape and dtype and rebuilds the same class (``LMM`` or ``Sequential``).
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
+from dataclasses import asdict
 
 import numpy as np
 
@@ -88,3 +90,20 @@ def to_backend(model: Sequential, name: str) -> Sequential:
             setattr(layer, attr, xp.asarray(backends.to_numpy(array)))
     new.backend, new.xp = name, xp
     return new
+
+
+def json_ready(value):
+    """A copy of ``value`` that :func:`json.dumps` writes as standard JSON: dataclasses
+    as dicts, dict keys as strings, tuples as lists, NumPy scalars as Python numbers,
+    and non-finite floats as ``None``."""
+    if hasattr(value, "__dataclass_fields__"):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -59,6 +59,7 @@ import numpy as np
 from . import backend as backends
 from . import flops
 from ._validation import check_choice, check_positive_float, check_positive_int
+from .io import json_ready
 from .losses import LOSSES
 from .network import LMM, Linear, Sequential, Tropical
 from .objectives import parse_objective
@@ -464,7 +465,7 @@ def _method_figures(stepper: WarmStepper, seconds: list, counted: list) -> dict:
     }
     info = getattr(stepper.trainer, "info", None)
     if callable(info):
-        figures["trainer_info"] = _jsonable(info())
+        figures["trainer_info"] = json_ready(info())
     return figures
 
 
@@ -498,16 +499,6 @@ def _config(model, steppers, sizes, lr, objective, loss, steps, warmup, seed) ->
 
         config["torch_threads"] = int(torch.get_num_threads())
     return config
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 # ------------------------------------------------------------------------- reporting
