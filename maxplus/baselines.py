@@ -241,11 +241,8 @@ def train_lmm_adam(
 
     with _num_threads(torch, threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = TorchNetwork(model, impl)
         # Train the copy's own arrays in place: the returned model is the iterate.
-        net.params = [
-            torch.from_numpy(p).requires_grad_(True) for p in model.named_parameters().values()
-        ]
+        net = TorchNetwork(model, impl, share=True)
         Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=model.dtype))
         yt = torch.as_tensor(labels)
 

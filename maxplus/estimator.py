@@ -248,22 +248,6 @@ class MaxPlusClassifier(ClassifierMixin, BaseEstimator):
         tags.non_deterministic = False
         return tags
 
-    # Models hold their array namespace (a module); persist the parameters instead.
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        model = state.pop("model_", None)
-        if model is not None:
-            params = model.named_parameters()
-            keys = {"A": "0.weight", "b": "0.bias", "B": "1.weight", "C": "2.weight"}
-            state["_model_arrays"] = {name: np.array(params[key]) for name, key in keys.items()}
-        return state
-
-    def __setstate__(self, state):
-        arrays = state.pop("_model_arrays", None)
-        self.__dict__.update(state)
-        if arrays is not None:
-            self.model_ = LMM.from_arrays(arrays["A"], arrays["b"], arrays["B"], arrays["C"])
-
 
 def resolve_q(objective, n_samples: int) -> int:
     """The ``q`` of ``objective`` for ``n_samples`` training samples

@@ -480,18 +480,19 @@ def model_accuracy(model, X, y) -> float:  # noqa: N803
     return accuracy(y, np.asarray(model.predict(X)))
 
 
-def class_paths(model, X) -> list[np.ndarray]:  # noqa: N803
+def class_paths(model, X, forward=None) -> list[np.ndarray]:  # noqa: N803
     """The path of every class of every sample back to a linear unit.
 
     In a stack ``Linear → (MaxPlus | MinPlus)+`` each tropical unit selects one
     input, so the tree of class ``k`` of sample ``n`` is a single path. Returns
     ``[P_L, ..., P_1]``, each ``(N, K)``: ``P_L[n, k] = k`` is the output unit and
     ``P_{i-1}[n, k] = σ_i[n, P_i[n, k]]`` the unit it selected in the layer below;
-    ``P_0`` (last) is the linear unit reached.
+    ``P_0`` (last) is the linear unit reached. ``forward``: ``model.forward(X)``, when
+    the caller has it already.
     """
     from . import backend as backends
 
-    selections = model.forward(X).selections
+    selections = (model.forward(X) if forward is None else forward).selections
     n, k = len(X), model.n_classes
     path = [np.broadcast_to(np.arange(k), (n, k))]
     for i in range(len(model.layers) - 1, 0, -1):
@@ -523,10 +524,11 @@ def routing_summary(model, X, y) -> dict:  # noqa: N803
     and ``score_spread`` (median over samples of ``max_k s - min_k s``).
     """
     y = np.asarray(y)
-    paths = class_paths(model, X)
+    forward = model.forward(X)
+    paths = class_paths(model, X, forward)
     linear = paths[-1]
     collapsed = np.all(linear == linear[:, :1], axis=1)
-    scores = np.asarray(model.scores(X), dtype=np.float64)
+    scores = np.asarray(forward.scores, dtype=np.float64)
     sample_losses = losses(scores, y, "cross_entropy")
     labels_in_group, groups = 0, 0
     if collapsed.any():
@@ -799,7 +801,7 @@ def worst_vs_mean(preset: Preset, data: Data, progress: Progress = _silent) -> O
             batch_size=adam.batch_size,
             seed=preset.seed,
         )
-        q = resolve_q(cfg.q, len(split.y_train))
+        q = result.q
         worst_cfg = dict(
             asdict(cfg),
             q=q,
@@ -1019,8 +1021,7 @@ def steps_to_target(split: Split, cfg: WorstConfig, preset: Preset, target: floa
                 return True
         return False
 
-    h1, h2 = cfg.sizes
-    model = LMM(split.X_train.shape[1], h1, h2, split.n_classes, seed=preset.seed)
+    model = initial_lmm(cfg, split.X_train.shape[1], split.n_classes, preset.seed)
     fit(
         model,
         split.X_train,
@@ -1225,7 +1226,7 @@ def pruning(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome
     Reported: parameters kept, whether predictions on the training set are identical
     (they must be), and test accuracy before and after.
     """
-    from .pruning import prune, reached_units
+    from .pruning import prune
 
     claim = "pruning"
     out = Outcome()
@@ -1236,7 +1237,7 @@ def pruning(preset: Preset, data: Data, progress: Progress = _silent) -> Outcome
         _, result, _ = data.trained(name, cfg)
         model = result.best
         pruned = prune(model, split.X_train)
-        kept = [len(r) for r in reached_units(model, split.X_train)]
+        kept = [layer.shape[0] for layer in pruned.layers]
         same = float(
             np.mean(
                 np.asarray(pruned.predict(split.X_train))

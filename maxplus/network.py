@@ -118,6 +118,17 @@ class Sequential:
         self.xp = backends.get_namespace(self.backend)
         validate_layers(self.layers)
 
+    # The array namespace is a module: copies made by pickle (scikit-learn's clone and
+    # joblib) rebuild it from the backend's name. Model files use save/load, not pickle.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["xp"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.xp = backends.get_namespace(self.backend)
+
     # ---- description -------------------------------------------------------------
     @property
     def n_features(self) -> int:

@@ -99,11 +99,7 @@ class TorchTrainer:
 
         self.method = f"torch_{impl}"
         self.loss = loss
-        self.net = TorchNetwork(model, impl)
-        # Share the model's arrays (TorchNetwork copies them) so `run` sees the iterate.
-        self.net.params = [
-            torch.from_numpy(p).requires_grad_(True) for p in model.named_parameters().values()
-        ]
+        self.net = TorchNetwork(model, impl, share=True)  # `run` sees the iterate
         self.X = torch.tensor(np.asarray(X))  # copies: X may be read-only
         self.y = torch.tensor(np.asarray(y, dtype=np.int64))
         self.step_flops = flops.dense_step_flops(model, X.shape[0])

@@ -43,16 +43,22 @@ def tropical_layer(H, W, maximize: bool, impl: str):  # noqa: N803
 
 
 class TorchNetwork:
-    """A copy of a maxplus ``Sequential`` as torch tensors with ``requires_grad``."""
+    """A maxplus ``Sequential`` as torch tensors with ``requires_grad``: copies of its
+    arrays, or with ``share=True`` the model's own arrays (an in-place torch update then
+    updates the model)."""
 
-    def __init__(self, model, impl: str = "plain"):
+    def __init__(self, model, impl: str = "plain", *, share: bool = False):
         torch = _torch()
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f"unknown impl {impl!r}; expected one of {IMPLEMENTATIONS}")
         self.impl = impl
         self.names = list(model.named_parameters())
+        arrays = model.named_parameters().values()
         self.params = [
-            torch.tensor(np.array(p), requires_grad=True) for p in model.named_parameters().values()
+            torch.from_numpy(p).requires_grad_(True)
+            if share
+            else torch.tensor(np.array(p), requires_grad=True)
+            for p in arrays
         ]
         self.maximize = [layer.maximize for layer in model.layers[1:]]
 

@@ -363,3 +363,15 @@ def test_fit_does_not_modify_the_data():
     mp.fit(mp.LMM(4, 6, 5, 3), X32, y, steps=20, method="sparse")
     np.testing.assert_array_equal(X32, X_before)
     np.testing.assert_array_equal(y, y_before)
+
+
+def test_models_survive_a_pickle_round_trip():
+    """scikit-learn's clone and joblib copy estimators by pickle; the model rebuilds its
+    array namespace (a module) from the backend's name."""
+    import pickle
+
+    model = mp.LMM(4, 6, 5, 3, seed=0)
+    copy = pickle.loads(pickle.dumps(model))
+    X = np.random.default_rng(1).standard_normal((7, 4)).astype(np.float32)
+    assert type(copy) is type(model) and copy.xp is model.xp
+    np.testing.assert_array_equal(copy.scores(X), model.scores(X))
