@@ -1,9 +1,9 @@
 """On a machine with an NVIDIA GPU: the GPU tests and the GPU figures, in one command.
 
     python benchmarks/gpu_check.py                          # tests, then figures
-    python benchmarks/gpu_check.py --json build/gpu.json    # also write the figures
+    python benchmarks/gpu_check.py --json benchmarks/records/gpu_check.json  # + a record
     python benchmarks/gpu_check.py --skip-tests --size 2048x2048x2048
-    nox -s gpu -- --json build/gpu.json                     # the same, in a nox venv
+    nox -s gpu                                              # the same, in the current env
 
 1. ``pytest -m gpu`` over the files of ``tests/`` that hold gpu tests: every test
    that needs the GPU (the others run in CI).
@@ -399,8 +399,8 @@ class PhaseTimer:
         finally:
             self.seconds[phase] += time.perf_counter() - start
 
-    def losses(self):
-        return self._timed("losses", self.trainer.losses)
+    def losses(self, q=None):
+        return self._timed("losses", self.trainer.losses, q)
 
     def gradient(self, rows, q):
         return self._timed("gradient", self.trainer.gradient, rows, q)

@@ -156,8 +156,9 @@ print(f"eq. (eq-dnf) holds: {len(X_toy)} digits, {toy.n_classes} classes, "
 # The network is an LMM 784-64-32-10, the widths of the reproduction's MNIST
 # experiments. To get a network worth reading within a minute or two, we minimise the
 # **average** cross-entropy ($q = N$ in chapter 4's top-$q$ family) with the package's
-# subgradient method: the worst-sample and top-10% objectives need far more steps on
-# MNIST than this chapter can spend (chapter 4 and `maxplus.experiments` explain why).
+# subgradient method: the worst-sample objective needs far more steps on MNIST than this
+# chapter can spend, and a class-block initial network to avoid collapsing (chapter 6
+# and `maxplus.experiments.class_block_lmm` explain why).
 # Nothing below depends on how the network was trained. A callback records, every few
 # steps, the held-out accuracy and how many units the training samples still reach.
 
@@ -585,9 +586,10 @@ plt.show()
 # 1. Prune with only the *winning* paths (the units of `winning` above) instead of
 #    `reached_units`. Do the training predictions survive? Which of the two effects
 #    described in the pruning section breaks them?
-# 2. Train the same network with `objective=("topq", 400)` (the reproduction's MNIST
-#    setting) for as many steps as you can afford, and compare the number of reached
-#    units and the templates with those above.
+# 2. Train a network with the reproduction's MNIST setting (`objective="worst"`, the
+#    diminishing step with `lr=1.0`, from `maxplus.experiments.class_block_lmm`) for as
+#    many steps as you can afford, and compare the number of reached units and the
+#    templates with those above.
 # 3. Replace each class's main min-plus unit by one built from the three templates of
 #    the figure (set its row of `B` to 0 on them and to a large value elsewhere, with
 #    `mp.LMM.from_arrays`). How much accuracy does the hand-made network keep?
