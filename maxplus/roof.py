@@ -23,6 +23,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .kernels.cpu_products import _improves
 from .peers import SEED
 
 ROWS = 4
@@ -32,7 +33,8 @@ COLS = 256
 
 @nb.njit(cache=True, nogil=True)
 def _repeat_block(a, b, c, x, repeats, maximize):
-    """``repeats`` passes of the ROWS×DEPTH by DEPTH×COLS product, accumulated in c, x."""
+    """``repeats`` passes of the ROWS×DEPTH by DEPTH×COLS product, accumulated in c, x
+    (the inner loop of :func:`maxplus.kernels.cpu_products.tropical_product`)."""
     init = -np.inf if maximize else np.inf
     c[:, :] = init
     x[:, :] = 0
@@ -44,41 +46,22 @@ def _repeat_block(a, b, c, x, repeats, maximize):
             bk = b[k]
             for j in range(bk.shape[0]):
                 bj = bk[j]
-                if maximize:
-                    v = a0 + bj
-                    if v > c0[j]:
-                        c0[j] = v
-                        x0[j] = k
-                    v = a1 + bj
-                    if v > c1[j]:
-                        c1[j] = v
-                        x1[j] = k
-                    v = a2 + bj
-                    if v > c2[j]:
-                        c2[j] = v
-                        x2[j] = k
-                    v = a3 + bj
-                    if v > c3[j]:
-                        c3[j] = v
-                        x3[j] = k
-                else:
-                    v = a0 + bj
-                    if v < c0[j]:
-                        c0[j] = v
-                        x0[j] = k
-                    v = a1 + bj
-                    if v < c1[j]:
-                        c1[j] = v
-                        x1[j] = k
-                    v = a2 + bj
-                    if v < c2[j]:
-                        c2[j] = v
-                        x2[j] = k
-                    v = a3 + bj
-                    if v < c3[j]:
-                        c3[j] = v
-                        x3[j] = k
-
+                v = a0 + bj
+                if _improves(v, c0[j], maximize):
+                    c0[j] = v
+                    x0[j] = k
+                v = a1 + bj
+                if _improves(v, c1[j], maximize):
+                    c1[j] = v
+                    x1[j] = k
+                v = a2 + bj
+                if _improves(v, c2[j], maximize):
+                    c2[j] = v
+                    x2[j] = k
+                v = a3 + bj
+                if _improves(v, c3[j], maximize):
+                    c3[j] = v
+                    x3[j] = k
 
 @nb.njit(parallel=True, cache=True)
 def _roof_kernel(a, b, c, x, repeats, maximize):
