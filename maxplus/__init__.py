@@ -30,7 +30,8 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     """``mp.MaxPlusClassifier`` is imported on first use: it needs scikit-learn (extra
-    ``data``), which the algebra and the trainer do not."""
+    ``data``), which the algebra and the trainer do not (and so it is not in
+    ``__all__``: ``from maxplus import *`` works without scikit-learn)."""
     if name == "MaxPlusClassifier":
         from .estimator import MaxPlusClassifier
 
@@ -45,7 +46,6 @@ __all__ = [
     "FitResult",
     "Linear",
     "MaxPlus",
-    "MaxPlusClassifier",
     "MinPlus",
     "Semiring",
     "Sequential",

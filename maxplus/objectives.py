@@ -38,7 +38,7 @@ def _top_count(q, n_samples: int, clip: bool) -> int:
     if isinstance(q, bool) or not isinstance(q, numbers.Real):
         raise TypeError(f"objective ('topq', q) needs an integer q or a fraction, got {q!r}")
     if not isinstance(q, numbers.Integral):
-        if not 0 < q < 1 and q != 1:
+        if not 0 < q <= 1:
             raise ValueError(
                 f"objective ('topq', q) needs an integer q >= 1 or a fraction 0 < q <= 1, "
                 f"got {q!r}"

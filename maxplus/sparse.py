@@ -1,19 +1,24 @@
 """The sparse trainer: subgradients from short computational trees, state repaired.
 
-The trainer stores the forward state of every sample (linear outputs ``Z``, and
-per tropical layer the outputs, selections and runner bounds) and the losses.
-A step touches only the selected samples' trees, so it changes at most ``K``
-rows of the linear layer and ``K`` entries per tropical layer per sample. The
-state is then *repaired*:
+The trainer stores the forward state of every sample (linear outputs ``Z``; per
+tropical layer the outputs, selections, exact seconds and the bounds that certify
+them) and the losses. A step touches only the selected samples' trees, so it changes
+at most ``K`` rows of the linear layer and ``K`` entries per tropical layer per
+sample. The step is logged, and a sample's state is *repaired* when it is needed:
 
 1. **linear units**: row ``m`` moved along ``x_s`` for each selected sample
    ``s``, so ``z[:, m]`` moves by ``-η ζ_m (X x_s + 1)``; the product ``X x_s`` is
-   cached per sample (``exact=True`` recomputes the changed columns instead, and
-   the state is then bitwise a fresh forward pass); a full refresh every
-   ``refresh_every`` steps bounds the rounding drift of the cached updates;
+   cached per sample (``exact=True`` recomputes the changed entries instead, and
+   the state is then bitwise a fresh forward pass);
 2. **tropical layers**: :func:`maxplus.kernels.cpu_repair.repair_layer`, O(1) per
    changed candidate, counted rescans where a selected candidate got worse;
 3. **losses** of the samples whose scores changed.
+
+**Lazy synchronisation**: ``losses(q)`` brings up to date only the samples whose
+loss, within a bound on how far it can have moved since their last repair, may be
+among the ``q`` largest; the others catch up with the log later. Every
+``refresh_every`` steps ``Z`` is recomputed exactly and every sample repaired, which
+bounds the rounding drift of the cached updates (:meth:`SparseTrainer.drift_bound`).
 """
 
 from __future__ import annotations
@@ -114,12 +119,6 @@ class LayerState:
         the weights ``(rows, cols)[first[b]:]`` may have moved (by at most ``gain[b]``);
         the changed outputs are left in ``changed_*`` (indexed like ``batch``)."""
         W = self.layer.weight
-        self.WT[cols, rows] = W[rows, cols]
-        n_out = W.shape[0]
-        if self.changed_idx.shape[0] < batch.size:
-            self.changed_count = np.zeros(batch.size, dtype=np.int64)
-            self.changed_idx = np.empty((batch.size, n_out), dtype=np.int64)
-            self.changed_old = np.empty((batch.size, n_out), dtype=self.H.dtype)
         cpu_repair.repair_layer(
             Hin,
             W,
@@ -241,6 +240,7 @@ class SparseTrainer:
         idx = np.empty((batch.size, width), dtype=np.int64)
         old = np.empty((batch.size, width), dtype=self.Z.dtype)
         lin = self.model.layers[0]
+        first = self.synced_at[batch]
         catch_up(
             self.Z,
             self.X,
@@ -248,7 +248,7 @@ class SparseTrainer:
             lin.bias,
             self.exact,
             batch,
-            self.synced_at[batch],
+            first,
             step_ptr,
             cols,
             coefs,
@@ -258,7 +258,6 @@ class SparseTrainer:
             idx,
             old,
         )
-        first = self.synced_at[batch]
         self.repair(batch, count, idx, old, first)
         n_pairs = int(count.sum())
         d = self.X.shape[1]
@@ -377,7 +376,9 @@ class SparseTrainer:
         rows, cols, gains = [], [], []
         for i, entries in enumerate(g.tropical, start=1):
             step = eta * entries.values
-            self.model.layers[i].weight[entries.rows, entries.cols] -= step
+            W = self.model.layers[i].weight
+            W[entries.rows, entries.cols] -= step
+            self.layers[i - 1].WT[entries.cols, entries.rows] = W[entries.rows, entries.cols]
             rows.append(entries.rows)
             cols.append(entries.cols)
             gains.append(float(np.abs(step).max(initial=0.0)))

@@ -45,14 +45,6 @@ def linear_entry(X, W, b, n, m):  # noqa: N803
 
 
 @nb.njit(parallel=True, cache=True)
-def linear_columns(X, W, b, columns, Z):  # noqa: N803
-    """Recompute ``Z[:, m]`` for ``m`` in ``columns`` exactly as :func:`linear_forward` does."""
-    for n in nb.prange(X.shape[0]):
-        for c in range(columns.shape[0]):
-            Z[n, columns[c]] = linear_entry(X, W, b, n, columns[c])
-
-
-@nb.njit(parallel=True, cache=True)
 def catch_up(
     Z,
     X,
