@@ -178,6 +178,11 @@ class SparseTrainer:
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
         self.log = []
         self.coef_since_refresh = 0.0
+        # The logged products packed for catch_up, one row per distinct sample, grown
+        # step by step (a sample selected again reuses its row: same cached values).
+        self.packed = np.empty((8, N), dtype=np.float64)
+        self.packed_row = {}
+        self.step_rows = []
 
     # ---- state -----------------------------------------------------------------
     @property
@@ -233,8 +238,8 @@ class SparseTrainer:
         step_ptr[1:] = np.cumsum([entry.columns.size for entry in self.log])
         cols = np.concatenate([e.columns for e in self.log]).astype(np.int64)
         coefs = np.ascontiguousarray(np.concatenate([e.coef.T for e in self.log]))
-        products = np.stack([r for e in self.log for r in e.products])
-        step_rows = np.arange(products.shape[0]).reshape(steps, -1)
+        products = self.packed[: len(self.packed_row)]
+        step_rows = np.asarray(self.step_rows, dtype=np.int64)
         width = min(self.Z.shape[1], cols.size)
         count = np.zeros(batch.size, dtype=np.int64)
         idx = np.empty((batch.size, width), dtype=np.int64)
@@ -276,6 +281,8 @@ class SparseTrainer:
         replace_rows(self.Z, fresh, count, idx, old)
         self.repair(np.arange(N), count, idx, old, self.synced_at.copy())
         self.log.clear()
+        self.packed_row.clear()
+        self.step_rows.clear()
         self.synced_at[:] = 0
         self.coef_since_refresh = 0.0
         self.counters["refreshes"] += 1
@@ -350,6 +357,8 @@ class SparseTrainer:
         N, d = self.X.shape  # noqa: N806
         entry = self.update(eta, g)
         self.log.append(entry)
+        pairs = zip(g.samples, entry.products, strict=True)
+        self.step_rows.append([self.pack(int(s), r) for s, r in pairs])
         # |Δz_nm| ≤ Σ_s max_m |coef_sm| |x_n·x_s + 1|; tropical layers add their weight moves
         move = np.zeros(N)
         for coef, r in zip(entry.coef, entry.products, strict=True):
@@ -384,6 +393,19 @@ class SparseTrainer:
             gains.append(float(np.abs(step).max(initial=0.0)))
             self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
         return LogEntry(M.astype(np.int64), coef, products, rows, cols, np.array(gains))
+
+    def pack(self, sample: int, product) -> int:
+        """The row of ``packed`` that holds ``X x_sample`` (added on first use)."""
+        row = self.packed_row.get(sample)
+        if row is None:
+            row = len(self.packed_row)
+            if row == self.packed.shape[0]:
+                grown = np.empty((2 * row, self.packed.shape[1]), dtype=np.float64)
+                grown[:row] = self.packed
+                self.packed = grown
+            self.packed[row] = product
+            self.packed_row[sample] = row
+        return row
 
     def repair_flops(self) -> int:
         """FLOPs of the repair kernels' last calls: per output that followed its input
