@@ -45,7 +45,6 @@ class ProductCache:
         self.X = X
         self.entries = OrderedDict()
         self.capacity = max(1, max_bytes // max(1, 8 * X.shape[0]))
-        self.max_sq_norm = float(np.max(np.sum(np.square(X, dtype=np.float64), axis=1), initial=0))
         self.hits = self.misses = 0
 
     def get(self, s: int):
@@ -177,7 +176,6 @@ class SparseTrainer:
         self.bound = np.zeros(N)  # how far each loss may have moved since its sync
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
         self.log = []
-        self.coef_since_refresh = 0.0
         # The logged products packed for catch_up, one row per distinct sample, grown
         # step by step (a sample selected again reuses its row: same cached values).
         self.packed = np.empty((8, N), dtype=np.float64)
@@ -216,8 +214,10 @@ class SparseTrainer:
         x_l1 = float(np.abs(self.X).sum(axis=1).max(initial=0))
         s1 = x_l1 * float(np.abs(lin.weight).max()) + float(np.abs(lin.bias).max())
         z_max = float(np.abs(self.Z).max(initial=0))
-        t, c = len(self.log), self.coef_since_refresh
-        return u * (3 * c * (self.cache.max_sq_norm + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
+        t = len(self.log)
+        c = sum(float(np.abs(entry.coef).max(initial=0.0)) for entry in self.log)
+        max_sq_norm = float(np.max(np.sum(np.square(self.X, dtype=np.float64), axis=1), initial=0))
+        return u * (3 * c * (max_sq_norm + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
 
     # ---- synchronisation ---------------------------------------------------------
     def synchronize(self, refresh: bool = True) -> None:
@@ -284,7 +284,6 @@ class SparseTrainer:
         self.packed_row.clear()
         self.step_rows.clear()
         self.synced_at[:] = 0
-        self.coef_since_refresh = 0.0
         self.counters["refreshes"] += 1
         # the tropical layers and the losses are counted by repair()
         self.flops_pending += flops.linear_forward_flops(self.model, N)
@@ -381,7 +380,6 @@ class SparseTrainer:
         products = [self.cache.get(int(s)) for s in g.samples]
         self.flops_pending += 2 * self.X.size * (self.cache.misses - misses)
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype))
-        self.coef_since_refresh += float(np.abs(coef).max(initial=0.0))
         rows, cols, gains = [], [], []
         for i, entries in enumerate(g.tropical, start=1):
             step = eta * entries.values
