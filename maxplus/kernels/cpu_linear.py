@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .cpu_repair import CHUNKS
+
 
 @nb.njit(parallel=True, cache=True)
 def linear_forward(X, WT, b, Z):  # noqa: N803
@@ -75,7 +77,7 @@ def catch_up(
     B = batch.shape[0]  # noqa: N806
     h = Z.shape[1]
     n_steps = step_ptr.shape[0] - 1
-    n_chunks = min(64, B)
+    n_chunks = min(CHUNKS, B)
     for c in nb.prange(n_chunks):
         acc = np.zeros(h)
         marked = np.zeros(h, dtype=np.bool_)
@@ -90,8 +92,9 @@ def catch_up(
                         acc[m] = 0.0
                         idx[j, cnt] = m
                         cnt += 1
-                    for s in range(coefs.shape[1]):
-                        acc[m] += coefs[e, s] * (products[step_rows[k, s], n] + 1.0)
+                    if not exact:  # exact mode recomputes the entry below instead
+                        for s in range(coefs.shape[1]):
+                            acc[m] += coefs[e, s] * (products[step_rows[k, s], n] + 1.0)
             for t in range(cnt):
                 m = idx[j, t]
                 marked[m] = False
