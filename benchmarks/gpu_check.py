@@ -381,61 +381,14 @@ def fit_timing(cp, model, X, y, method: str, warmup: int, steps: int) -> dict:  
     }
 
 
-class PhaseTimer:
-    """A trainer wrapper that adds up the host time of each protocol call (no extra
-    synchronisation: a call's time includes the waits it does itself); what is left
-    of a step is the shared loop's own work (top-q, objective, best iterate)."""
-
-    PHASES = ("losses", "gradient", "squared_norm", "apply", "flops_last")
-
-    def __init__(self, trainer):
-        self.trainer, self.method = trainer, trainer.method
-        self.seconds = dict.fromkeys(self.PHASES, 0.0)
-
-    def _timed(self, phase, call, *args):
-        start = time.perf_counter()
-        try:
-            return call(*args)
-        finally:
-            self.seconds[phase] += time.perf_counter() - start
-
-    def losses(self, q=None):
-        return self._timed("losses", self.trainer.losses, q)
-
-    def gradient(self, rows, q):
-        return self._timed("gradient", self.trainer.gradient, rows, q)
-
-    def squared_norm(self, g):
-        return self._timed("squared_norm", self.trainer.squared_norm, g)
-
-    def apply(self, eta, g):
-        return self._timed("apply", self.trainer.apply, eta, g)
-
-    @property
-    def flops_last(self):
-        return self._timed("flops_last", lambda: self.trainer.flops_last)
-
-    def touched_rows(self):
-        return self.trainer.touched_rows()
-
-    def info(self):
-        return self.trainer.info()
-
-
 def sparse_phases(model, X, y, steps: int) -> dict:  # noqa: N803
     """Mean host seconds per step in each call of the sparse trainer's protocol."""
-    from maxplus import training
+    from maxplus import speed
     from maxplus.gpu_training import make_gpu_trainer
 
     c = TRAINER_CONFIG
-    timer = PhaseTimer(make_gpu_trainer("sparse", model, X, y, c["loss"]))
-    started = time.perf_counter()
-    result = training.run(timer, model, 1, steps, c["step"], c["lr"], 0.0, False, None)
-    total = time.perf_counter() - started
-    done = result.steps_done
-    phases = {name: seconds / done for name, seconds in timer.seconds.items()}
-    phases["loop"] = total / done - sum(phases.values())
-    return phases
+    trainer = make_gpu_trainer("sparse", model, X, y, c["loss"])
+    return speed.phase_seconds(trainer, model, 1, steps, c["step"], c["lr"])
 
 
 def torch_tropical(torch, impl: str):

@@ -57,11 +57,6 @@ from maxplus import experiments as ex
 from maxplus import reproduce as rp
 from maxplus.book import quick_mode, use_book_style
 
-try:
-    import pandas as pd
-except ImportError:  # the tables fall back to Markdown
-    pd = None
-
 use_book_style()
 QUICK = quick_mode()
 preset = ex.PRESETS["book_quick" if QUICK else "book"]
@@ -90,10 +85,7 @@ def run(name):
 
 
 def table(columns):
-    """A table from `{header: [cells]}`: a pandas DataFrame, or Markdown without pandas."""
-    if pd is not None:
-        display(pd.DataFrame(columns).style.hide(axis="index"))
-        return
+    """A Markdown table from `{header: [cells]}`."""
     headers = list(columns)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for cells in zip(*columns.values(), strict=True):

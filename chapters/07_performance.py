@@ -49,17 +49,17 @@
 #   with a check that all return the same values and indices), `interleaved_medians`;
 # - `maxplus.roof.L1Roof`, the in-run compute roof;
 # - `maxplus.speed`: `measure_step_times`, `format_step_times`, `WarmStepper`,
-#   `measure_peak_memory`, `trainer_state_bytes`;
+#   `phase_seconds`, `measure_peak_memory`, `trainer_state_bytes`;
+# - `maxplus.experiments`: `available_methods` (which peers can run here) and
+#   `numba_threads`;
 # - `maxplus.gpu_training` and `maxplus.kernels.gpu_twin`, the GPU trainers and the CPU
 #   twins of their kernels.
 
 # %%
-import importlib.util
 import inspect
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -70,9 +70,9 @@ from matplotlib.ticker import FuncFormatter
 
 import maxplus as mp
 from maxplus import backend, flops, peers, speed, training
+from maxplus import experiments as ex
 from maxplus.book import quick_mode, use_book_style
 from maxplus.losses import losses
-from maxplus.objectives import top_q
 from maxplus.roof import L1Roof
 
 use_book_style()
@@ -281,13 +281,10 @@ display(Markdown("Over the sizes of this run, " + "; ".join(sentences) + "."))
 
 # %%
 def on_threads(count, call):
-    """``call`` run with ``count`` numba threads (then back to the default)."""
+    """``call`` run with ``count`` numba threads (then back to the previous setting)."""
     def run():
-        numba.set_num_threads(count)
-        try:
+        with ex.numba_threads(count):
             call()
-        finally:
-            numba.set_num_threads(THREADS)
     return run
 
 
@@ -343,21 +340,9 @@ if THREADS > 1:
 TARGETS = speed.SPEEDUP_TARGETS  # the project's goals at the reference configuration
 
 
-def importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ImportError:  # a parent package is missing
-        return False
-
-
-methods = ["sparse", "dense"]
-if not importable("torch"):
-    print("PyTorch is not installed: no torch peers")
-elif not importable("tropical_gemm"):
-    print("tropical-gemm is not installed: no torch_tropical_gemm peer")
-    methods.append("torch_plain")
-else:
-    methods += ["torch_tropical_gemm", "torch_plain"]
+methods, missing = ex.available_methods(speed.METHODS)
+for why in missing:
+    print(f"not measured here: {why}")
 
 X, y = mp.load_mnist5k()
 N, d = X.shape
@@ -506,32 +491,17 @@ plt.show()
 # %% [markdown]
 # **The repair is the step.** The trainer repairs lazily: a step only logs what moved,
 # and the next call of `losses` brings every sample that could be among the worst up to
-# date. Driving the trainer's protocol by hand (what `mp.fit`'s loop does, without its
-# bookkeeping) and timing each call separates the repair from the rest:
+# date. Timing each call of the trainer's protocol inside `mp.fit`'s loop
+# (`maxplus.speed.phase_seconds`) separates the repair from the rest:
 
 # %%
-def timed_protocol(stepper, steps):
-    """Seconds per step in each call of the trainer protocol, driven by hand."""
-    trainer, seconds = stepper.trainer, {"losses (repair)": 0.0, "gradient (tree)": 0.0,
-                                         "apply (update, X x*, bounds)": 0.0}
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        current = trainer.losses(stepper.q)
-        t1 = time.perf_counter()
-        g = trainer.gradient(top_q(current, stepper.q), stepper.q)
-        t2 = time.perf_counter()
-        trainer.apply(stepper.lr, g)
-        t3 = time.perf_counter()
-        for phase, dt in zip(seconds, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            seconds[phase] += dt / steps
-    return seconds
-
-
-phases = timed_protocol(speed.WarmStepper("sparse", X, y, sizes=BOOK_SIZES, lr=LR,
-                                          warmup=1), churn_steps)
+stepper = speed.WarmStepper("sparse", X, y, sizes=BOOK_SIZES, lr=LR, warmup=1)
+phases = speed.phase_seconds(stepper.trainer, stepper.model, stepper.q, churn_steps, lr=LR)
+labels = {"losses": "losses (the repair)", "gradient": "gradient (the trees)",
+          "apply": "apply (update, X x*, bounds)"}
 total = sum(phases.values())
 for phase, seconds in phases.items():
-    print(f"{phase:30s}: {1e3 * seconds:8.2f} ms per step ({seconds / total:5.1%})")
+    print(f"{labels.get(phase, phase):30s}: {1e3 * seconds:8.2f} ms per step ({seconds / total:5.1%})")
 
 # %% [markdown]
 # **The repair waits on memory.** Each repaired sample reads and writes its own rows
@@ -577,11 +547,8 @@ step_seconds = {count: [] for count in pair}
 for block in range(3 if QUICK else 6):
     order = list(pair) if block % 2 == 0 else list(pair)[::-1]
     for count in order:
-        numba.set_num_threads(count)
-        try:
+        with ex.numba_threads(count):
             step_seconds[count] += pair[count].steps(2 if QUICK else 4)["seconds"]
-        finally:
-            numba.set_num_threads(THREADS)
 same = max(float(np.abs(a - b).max()) for a, b in zip(
     *(p.model.named_parameters().values() for p in pair.values()), strict=True))
 for count, seconds in step_seconds.items():

@@ -52,6 +52,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -831,3 +832,61 @@ if __name__ == "__main__":  # the child of measure_peak_memory
     if len(sys.argv) != 3:
         raise SystemExit("usage: python -m maxplus.speed DATA_FOLDER SPEC_JSON (internal)")
     print(json.dumps(_memory_child(sys.argv[1], json.loads(sys.argv[2]))))
+
+
+# ----------------------------------------------------------------- time per phase
+
+
+class PhaseTimer:
+    """A trainer wrapper that adds up the host time of each protocol call (no extra
+    synchronisation: a call's time includes the waits it does itself); what is left
+    of a step is the shared loop's own work (top-q, objective, best iterate)."""
+
+    PHASES = ("losses", "gradient", "squared_norm", "apply", "flops_last")
+
+    def __init__(self, trainer):
+        self.trainer, self.method = trainer, trainer.method
+        self.seconds = dict.fromkeys(self.PHASES, 0.0)
+
+    def _timed(self, phase, call, *args):
+        start = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
+
+    def losses(self, q=None):
+        return self._timed("losses", self.trainer.losses, q)
+
+    def gradient(self, rows, q):
+        return self._timed("gradient", self.trainer.gradient, rows, q)
+
+    def squared_norm(self, g):
+        return self._timed("squared_norm", self.trainer.squared_norm, g)
+
+    def apply(self, eta, g):
+        return self._timed("apply", self.trainer.apply, eta, g)
+
+    @property
+    def flops_last(self):
+        return self._timed("flops_last", lambda: self.trainer.flops_last)
+
+    def touched_rows(self):
+        return self.trainer.touched_rows()
+
+    def info(self):
+        return self.trainer.info()
+
+
+def phase_seconds(trainer, model, q: int, steps: int, rule: str = "constant", lr: float = 0.01):
+    """Mean seconds per step in each protocol call of ``trainer`` over ``steps`` steps
+    of the shared loop (:func:`maxplus.training.run`), and ``"loop"``: the rest of a
+    step (top-q, objective, best iterate)."""
+    timer = PhaseTimer(trainer)
+    started = time.perf_counter()
+    result = run(timer, model, q, steps, rule, lr, 0.0, False, None)
+    total = time.perf_counter() - started
+    done = result.steps_done
+    phases = {name: seconds / done for name, seconds in timer.seconds.items()}
+    phases["loop"] = total / done - sum(phases.values())
+    return phases

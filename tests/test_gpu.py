@@ -263,26 +263,6 @@ def test_gpu_check_script_exits_2_without_gpu():
     assert "no usable GPU" in result.stderr and "cupy" in result.stderr
 
 
-def test_gpu_check_phase_timer_follows_the_trainer_protocol():
-    """gpu_check's PhaseTimer wraps any trainer: the shared loop runs through it (here
-    around the CPU sparse trainer) and each protocol call's time is counted."""
-    import importlib.util
-
-    from maxplus import training
-    from maxplus.sparse import SparseTrainer
-
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", script)
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
-    X, y = mp.load_iris()
-    model = mp.LMM(4, 8, 6, 3, seed=0)
-    timer = gpu_check.PhaseTimer(SparseTrainer(model, X.astype(np.float32), y, "cross_entropy"))
-    result = training.run(timer, model, 1, 5, "constant", 0.01, 0.0, False, None)
-    assert result.steps_done == 5
-    assert timer.seconds["losses"] > 0 and timer.seconds["apply"] > 0
-
-
 # --------------------------------------------------------------------- with a GPU
 
 requires_gpu = pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a GPU")

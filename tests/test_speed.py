@@ -280,3 +280,14 @@ def test_steps_that_compiled_and_lead_in_steps_are_not_timed():
     # blocks: lead-in 5.0 + 0.1; lead-in 0.15 + 9.0 (compiled: set aside) + 0.2; 0.25 + 0.3
     assert timed["a"] == [0.1, 0.2, 0.3] and counted["a"] == [7, 7, 7]
     assert compiled["a"] == [9.0] and stepper.seconds == []
+
+
+def test_phase_seconds_time_each_protocol_call(iris):
+    """PhaseTimer wraps any trainer (here the CPU sparse one; gpu_check wraps the GPU
+    one): the shared loop runs through it and each protocol call's time is counted."""
+    X, y = iris
+    model = mp.LMM(4, 8, 6, 3, seed=0)
+    trainer = SparseTrainer(model, X.astype(np.float32), y, "cross_entropy")
+    phases = speed.phase_seconds(trainer, model, 1, 5, "constant", 0.01)
+    assert set(phases) == {*speed.PhaseTimer.PHASES, "loop"}
+    assert phases["losses"] > 0 and phases["apply"] > 0
