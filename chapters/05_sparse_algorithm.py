@@ -210,23 +210,24 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 #    sample and input **certifies** that the input is still too poor to beat any output
 #    it does not hold; then nothing is done.
 # 3. **Resolve or rescan.** An output whose selected candidate got *worse* may have to
-#    hand over to another input. The state keeps, per sample and output, an exact
-#    *second* candidate and an upper bound $R_3$ on the goodness of all the others.
-#    If the worsened candidate still beats the second and the bound, the selection
-#    stays; if the second now wins and beats the bound, the two swap; only when the bound
-#    is binding is the row **rescanned**, $O(h_\text{in})$, which also makes the second
-#    and the bound exact again.
+#    hand over to another input. The state keeps, per sample and output, a few
+#    *runners-up* (`cpu_repair.SECONDS` inputs whose candidates are recomputed
+#    exactly) and an upper bound $R_3$ on the goodness of all the others. If the best
+#    of the selection and its runners-up beats the bound, it is the output: the
+#    selection stays or swaps with that runner-up; only when the bound is binding is
+#    the row **rescanned**, $O(h_\text{in})$, which also re-ranks the runners-up and
+#    makes the bound exact again. A takeover pushes the old selection among the
+#    runners-up, so the bound only takes in a candidate when the list is full.
 #
 # The bounds and thresholds are not recomputed when things they depend on move a little:
-# each sample accumulates how far that could have been (drift accumulators), and a
-# takeover pass raises the bounds with some slack so that the next small moves of the
-# same input are certified without another pass. What the repair produces is exact: the
+# each sample accumulates how far that could have been (drift accumulators); a moved
+# weight is a single candidate, handled on its own. What the repair produces is exact: the
 # values and selections a fresh forward pass of the stored $Z$ gives, ties included.
 # The outputs that changed are handed to the next layer, and the losses of the samples
 # whose scores changed are recomputed.
 #
 # The trainer counts this work (`trainer.counters`): outputs *followed*, *takeover
-# passes*, *certified* inputs (a pass avoided), *swaps* with the second, and *rescans*.
+# passes*, *certified* inputs (a pass avoided), *swaps* with a runner-up, and *rescans*.
 # Here it is for the step above, whose repair runs when the samples are brought up to
 # date:
 
@@ -600,7 +601,7 @@ print(f"the paper reports {speedup['dense_seconds']} s vs {speedup['sparse_secon
 #   {eq}`eq-column-repair` for all $N$ samples.
 # - The tropical layers are repaired per sample in $O(1)$ per changed candidate: outputs
 #   *follow* their selected input, an improved candidate *takes over*, a worsened
-#   selection is resolved against a stored second and bound, and only rarely
+#   selection is resolved against stored runners-up and a bound, and only rarely
 #   *rescanned*. Thresholds certify inputs that cannot take anything over.
 # - Loss bounds {eq}`eq-loss-bound` let the trainer synchronise only samples that may be
 #   among the $q$ worst; a refresh every `refresh_every` steps ends the rounding drift,

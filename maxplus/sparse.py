@@ -64,10 +64,10 @@ class ProductCache:
 
 class LayerState:
     """One tropical layer's stored state for every sample (see
-    :mod:`maxplus.kernels.cpu_repair`): outputs ``H``, selections ``S``, seconds
-    ``S2``, runner bounds ``R3``, input thresholds ``T`` and ``T3``, the drift
-    accumulators ``Dt`` and ``Dr``, and the groups ``head``/``nxt`` of outputs
-    selecting each input."""
+    :mod:`maxplus.kernels.cpu_repair`): outputs ``H``, selections ``S``, runners-up
+    ``S2`` (``SECONDS`` per output), runner bounds ``R3``, input thresholds ``T`` and
+    ``T3``, the drift accumulators ``Dt`` and ``Dr``, and the groups
+    ``head``/``nxt``/``prv`` of outputs selecting each input."""
 
     def __init__(self, layer, Hin):  # noqa: N803
         N, n_in = Hin.shape  # noqa: N806
@@ -77,7 +77,7 @@ class LayerState:
         self.WT = np.ascontiguousarray(layer.weight.T)
         self.H = np.empty((N, n_out), dtype=Hin.dtype)
         self.S = np.empty((N, n_out), dtype=np.int32)
-        self.S2 = np.empty((N, n_out), dtype=np.int32)
+        self.S2 = np.empty((N, n_out * cpu_repair.SECONDS), dtype=np.int32)
         self.R3 = np.empty((N, n_out), dtype=np.float64)
         self.T = np.empty((N, n_in), dtype=np.float64)
         self.T3 = np.empty((N, n_in), dtype=np.float64)
@@ -85,6 +85,7 @@ class LayerState:
         self.Dr = np.zeros(N, dtype=np.float64)
         self.head = np.empty((N, n_in), dtype=np.int32)  # first output selecting each input
         self.nxt = np.empty((N, n_out), dtype=np.int32)  # next output with the same selection
+        self.prv = np.empty((N, n_out), dtype=np.int32)  # previous one (-1 for the first)
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
         self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)  # previous output values
@@ -104,6 +105,7 @@ class LayerState:
             self.Dr,
             self.head,
             self.nxt,
+            self.prv,
         )
 
     def rebuild(self, Hin) -> None:  # noqa: N803

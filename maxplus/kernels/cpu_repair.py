@@ -4,16 +4,17 @@ Everything is written in terms of *goodness* ``g(v) = v`` for a max layer and
 ``g(v) = −v`` for a min layer, so that "better" always means "larger goodness".
 
 Per sample ``n`` and output ``j`` the state holds the output ``H``, the selected
-input ``S`` (lowest index on ties), a *second* input ``S2`` whose candidate value
-``W[j, S2] + h[S2]`` can be recomputed at any time (``-1`` if none), and ``R3``, an
-upper bound on the goodness of every other candidate. Per sample ``n`` and input
+input ``S`` (lowest index on ties), up to :data:`SECONDS` *runners-up* ``S2``
+(inputs whose candidate values ``W[j, i] + h[i]`` are recomputed exactly when
+needed; ``-1`` marks a free place), and ``R3``, an upper bound on the goodness of
+every other candidate. Per sample ``n`` and input
 ``i`` it holds two thresholds and the group of outputs selecting ``i`` (a linked
-list ``head``/``nxt``):
+doubly linked list ``head``/``nxt``/``prv``):
 
 * ``T``: while ``g(h_i) < T − Dt``, input ``i`` cannot take over an output that
   does not select it;
 * ``T3``: while ``g(h_i) < T3``, none of input ``i``'s candidates exceeds the
-  ``R3`` bound of an output for which it is neither selected nor second.
+  ``R3`` bound of an output for which it is neither selected nor a runner-up.
 
 Bounds are not revisited when something they depend on moves a little; instead
 each sample accumulates how far that could have been: ``Dt`` (outputs worsening,
@@ -24,8 +25,9 @@ A repair brings a sample's state up to date after some of its inputs and some
 weights changed:
 
 * outputs whose selected input (or weight) changed take the new value; one that
-  got worse is resolved against its second (exact) and ``R3``: it keeps its input,
-  swaps with the second, or, only when ``R3`` is binding, is *rescanned*;
+  got worse is resolved against its runners-up (exact) and ``R3``: it keeps its
+  input, swaps with the best runner-up, or, only when ``R3`` is binding, is
+  *rescanned* (which also re-ranks its runners-up);
 * an input that improved past one of its thresholds gets a takeover pass over
   every output (lowest index on ties, ``R3`` raised where needed) and new
   thresholds; otherwise nothing is done for it;
@@ -43,10 +45,10 @@ import numpy as np
 from .prefetch import prefetch, prefetch_row
 
 CHUNKS = 64
-#: A takeover pass raises the runner bounds it must raise by this many times the
-#: input's last move (and a rounding margin), so that the next moves of the same
-#: input are certified without another pass; looser bounds cost rare rescans.
-SLACK = 4.0
+#: Runners-up kept exactly per output. A takeover pushes the previous selection
+#: among them; only when the list is full does one drop under the bound ``R3``, so
+#: an output whose selection worsens past a few candidates needs no rescan.
+SECONDS = 4
 #: Samples ahead whose state is prefetched.
 PREFETCH_DISTANCE = 2
 # work counters per sample
@@ -67,29 +69,49 @@ def beats(gv, iv, gw, iw):
 
 
 @nb.njit(cache=True)
-def rescan_row(W, Hin, n, j, maximize):  # noqa: N803
-    """Exact best value and input, second-best input and third-best goodness of
-    ``W[j] + Hin[n]``."""
-    g1, g2, g3 = -np.inf, -np.inf, -np.inf
-    best, i1, i2 = W[j, 0] + Hin[n, 0], 0, -1
+def rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i):  # noqa: N803
+    """Rank the candidates ``W[j] + Hin[n]``: returns the best value, its input and
+    the best goodness outside the top ``SECONDS + 1``. The runners-up (best first,
+    lowest index on ties, ``-1`` where there are fewer) go to output ``j``'s places
+    ``S2[n, j * SECONDS + k]``; ``top_g``/``top_i`` are scratch of length ``SECONDS + 1``."""
+    m = SECONDS + 1
+    filled = 0
+    g_rest = -np.inf
     for i in range(W.shape[1]):
-        v = W[j, i] + Hin[n, i]
-        gv = good(v, maximize)
-        if gv > g1:
-            g3, g2, i2 = g2, g1, i1
-            g1, i1, best = gv, i, v
-        elif gv > g2:
-            g3 = g2
-            g2, i2 = gv, i
-        elif gv > g3:
-            g3 = gv
-    if i2 == i1:
-        i2 = -1
-    return best, i1, i2, g3
+        gv = good(W[j, i] + Hin[n, i], maximize)
+        if filled == m:
+            low = top_g[m - 1]
+            if not gv > low:
+                g_rest = max(g_rest, gv)
+                continue
+            g_rest = max(g_rest, low)
+            p = m - 1
+        else:
+            p = filled
+            filled += 1
+        while p > 0 and top_g[p - 1] < gv:  # insertion; equal goodness keeps the lower index first
+            top_g[p] = top_g[p - 1]
+            top_i[p] = top_i[p - 1]
+            p -= 1
+        top_g[p] = gv
+        top_i[p] = i
+    for k in range(SECONDS):
+        S2[n, j * SECONDS + k] = top_i[k + 1] if k + 1 < filled else -1
+    i1 = top_i[0]
+    return W[j, i1] + Hin[n, i1], i1, g_rest
+
+
+@nb.njit(cache=True)
+def unlisted(S2, n, j, i):  # noqa: N803
+    """Input ``i`` is not among output ``j``'s runners-up."""
+    out = True
+    for k in range(SECONDS):
+        out = out & (S2[n, j * SECONDS + k] != i)
+    return out
 
 
 # The state of one layer, passed as a tuple:
-# (H, S, S2, R3, T, T3, Dt, Dr, head, nxt)
+# (H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv)
 
 
 @nb.njit(cache=True)
@@ -103,26 +125,29 @@ def thresholds(WT, st, n, i, margin, maximize):  # noqa: N803
         v = good(H[n, j], maximize) - gw
         t = v if (S[n, j] != i and v < t) else t
         v3 = R3[n, j] - gw
-        t3 = v3 if (S[n, j] != i and S2[n, j] != i and v3 < t3) else t3
+        t3 = v3 if (S[n, j] != i and unlisted(S2, n, j, i) and v3 < t3) else t3
     T[n, i] = t + Dt[n] - margin
     T3[n, i] = t3 - margin
 
 
 @nb.njit(cache=True)
 def select(st, n, j, i):
-    """Output ``j`` now selects input ``i``: move it between the two groups."""
-    S, head, nxt = st[1], st[8], st[9]  # noqa: N806
+    """Output ``j`` now selects input ``i``: move it between the two groups (O(1))."""
+    S, head, nxt, prv = st[1], st[8], st[9], st[10]  # noqa: N806
     old = S[n, j]
     if old == i:
         return
-    p = head[n, old]
-    if p == j:
-        head[n, old] = nxt[n, j]
+    before, after = prv[n, j], nxt[n, j]
+    if before >= 0:
+        nxt[n, before] = after
     else:
-        while nxt[n, p] != j:
-            p = nxt[n, p]
-        nxt[n, p] = nxt[n, j]
-    nxt[n, j] = head[n, i]
+        head[n, old] = after
+    if after >= 0:
+        prv[n, after] = before
+    first = head[n, i]
+    if first >= 0:
+        prv[n, first] = j
+    nxt[n, j], prv[n, j] = first, -1
     head[n, i] = j
     S[n, j] = i
 
@@ -147,33 +172,51 @@ def follow(H, n, j, v, maximize, worse, worse_list, counts):  # noqa: N803
     H[n, j] = v
 
 
+@nb.njit(cache=True, inline="always")
+def best_listed(W, Hin, H, S, S2, n, j, maximize):  # noqa: N803
+    """The best of output ``j``'s selection and runners-up, exactly: its goodness,
+    input and place among the runners-up (``-1``: the selection itself)."""
+    g_best, i_best, k_best = good(H[n, j], maximize), S[n, j], -1
+    for k in range(SECONDS):
+        c = S2[n, j * SECONDS + k]
+        if c >= 0:
+            g = good(W[j, c] + Hin[n, c], maximize)
+            if beats(g, c, g_best, i_best):
+                g_best, i_best, k_best = g, c, k
+    return g_best, i_best, k_best
+
+
 @nb.njit(cache=True)
-def resolve_worse(W, Hin, st, n, j, margin, maximize, work):  # noqa: N803
-    """Output ``j`` of sample ``n``: its selected candidate got worse (already in ``H``)."""
+def resolve_worse(W, Hin, st, n, j, margin, maximize, work, top_g, top_i, mark):  # noqa: N803
+    """Output ``j`` of sample ``n``: its selected candidate got worse (already in
+    ``H``). ``top_g``, ``top_i`` and ``mark`` (all ``False``, length ``n_in``) are scratch."""
     H, S, S2, R3, T, T3, Dt, Dr = st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7]  # noqa: N806
-    s, s2 = S[n, j], S2[n, j]
-    g_cur = good(H[n, j], maximize)
-    r3 = R3[n, j] + Dr[n]
-    if s2 >= 0:
-        v2 = W[j, s2] + Hin[n, s2]
-        g2 = good(v2, maximize)
-        if beats(g_cur, s, g2, s2) and g_cur > r3:
-            return
-        if beats(g2, s2, g_cur, s) and g2 > r3:
-            select(st, n, j, s2)
-            S2[n, j], H[n, j] = s, v2
-            T[n, s] = min(T[n, s], g2 - good(W[j, s], maximize) + Dt[n] - margin)
+    s = S[n, j]
+    g_best, i_best, k_best = best_listed(W, Hin, H, S, S2, n, j, maximize)
+    if g_best > R3[n, j] + Dr[n]:  # nothing else can be as good
+        if k_best >= 0:
+            select(st, n, j, i_best)
+            S2[n, j * SECONDS + k_best], H[n, j] = s, W[j, i_best] + Hin[n, i_best]
+            T[n, s] = min(T[n, s], g_best - good(W[j, s], maximize) + Dt[n] - margin)
             work[n, SWAPS] += 1
-            return
-    elif g_cur > r3:
         return
-    best, i1, i2, g3 = rescan_row(W, Hin, n, j, maximize)
+    best, i1, g_rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i)
     select(st, n, j, i1)
-    H[n, j], S2[n, j] = best, i2
-    R3[n, j] = g3 + margin - Dr[n]
-    for i in range(W.shape[1]):  # the lower bound constrains every input's T3
+    H[n, j] = best
+    R3[n, j] = g_rest + margin - Dr[n]
+    mark[i1] = True
+    for k in range(SECONDS):
+        c = S2[n, j * SECONDS + k]
+        if c >= 0:
+            mark[c] = True
+    for i in range(W.shape[1]):  # the new bound constrains every other input's T3
         v = R3[n, j] - good(W[j, i], maximize) - margin
-        T3[n, i] = v if (i != i1 and i != i2 and v < T3[n, i]) else T3[n, i]
+        T3[n, i] = v if (not mark[i] and v < T3[n, i]) else T3[n, i]
+    mark[i1] = False
+    for k in range(SECONDS):
+        c = S2[n, j * SECONDS + k]
+        if c >= 0:
+            mark[c] = False
     if i1 != s:
         T[n, s] = min(T[n, s], good(best, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
     work[n, RESCANS] += 1
@@ -182,16 +225,31 @@ def resolve_worse(W, Hin, st, n, j, margin, maximize, work):  # noqa: N803
 @nb.njit(cache=True)
 def take_over(W, Hin, st, n, j, i, cand, margin, maximize):  # noqa: N803
     """Input ``i`` with candidate value ``cand`` takes output ``j`` over; the old
-    selection becomes the second, the old second joins the rest under ``R3``."""
+    selection becomes a runner-up, in ``i``'s place if ``i`` was one, else in a free
+    place, else in place of the worst runner-up, which joins the rest under ``R3``."""
     H, S, S2, R3, T, T3, Dt, Dr = st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7]  # noqa: N806
-    s, s2 = S[n, j], S2[n, j]
-    if s2 >= 0 and s2 != i:
-        gw2 = good(W[j, s2], maximize)
-        R3[n, j] = max(R3[n, j], gw2 + good(Hin[n, s2], maximize) + margin - Dr[n])
-        T3[n, s2] = min(T3[n, s2], R3[n, j] - gw2 - margin)
+    s = S[n, j]
+    place, free, k_worst, g_worst = -1, -1, -1, np.inf
+    for k in range(SECONDS):
+        c = S2[n, j * SECONDS + k]
+        if c == i:
+            place = k
+        elif c < 0:
+            free = k
+        else:
+            g = good(W[j, c] + Hin[n, c], maximize)
+            if k_worst < 0 or beats(g_worst, S2[n, j * SECONDS + k_worst], g, c):
+                k_worst, g_worst = k, g
+    if place < 0:
+        place = free
+    if place < 0:  # full: the worst runner-up drops under R3
+        place = k_worst
+        worst = S2[n, j * SECONDS + k_worst]
+        R3[n, j] = max(R3[n, j], g_worst + margin - Dr[n])
+        T3[n, worst] = min(T3[n, worst], R3[n, j] - good(W[j, worst], maximize) - margin)
     T[n, s] = min(T[n, s], good(cand, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
     select(st, n, j, i)
-    S2[n, j] = s
+    S2[n, j * SECONDS + place] = s
     H[n, j] = cand
 
 
@@ -218,7 +276,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     ``co_idx[b]`` with their previous values in ``co_old[b]``, and counts the work
     per sample in ``work[n]``.
     """
-    H, S, S2, R3, T, T3, Dt, Dr, head, nxt = st  # noqa: N806
+    H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
     B = batch.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     n_chunks = min(CHUNKS, B)
@@ -231,7 +289,9 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
         take = np.zeros(n_out, dtype=np.bool_)
         passed = np.empty(n_in, dtype=np.int64)
         pending = np.zeros(n_in, dtype=np.bool_)
-        raise_by = np.empty(n_in, dtype=np.float64)
+        mark = np.zeros(n_in, dtype=np.bool_)
+        top_g = np.empty(SECONDS + 1, dtype=np.float64)
+        top_i = np.empty(SECONDS + 1, dtype=np.int64)
         counts = np.zeros(2, dtype=np.int64)
         last = (c + 1) * B // n_chunks
         for b in range(c * B // n_chunks, last):
@@ -252,6 +312,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 prefetch_row(S2, a)
                 prefetch_row(R3, a)
                 prefetch_row(nxt, a)
+                prefetch_row(prv, a)
             count = ci_count[b]
             if count == 0 and w_first[b] == w_rows.shape[0]:
                 co_count[b] = 0
@@ -265,7 +326,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 i = ci_idx[b, t]
                 down = max(down, good(ci_old[b, t], maximize) - good(Hin[n, i], maximize))
             Dt[n] += down + 2.0 * w_gain[b] + margin
-            Dr[n] += w_gain[b] + margin
+            Dr[n] += margin
             # outputs whose selected input changed follow it
             followed = 0
             for t in range(count):
@@ -291,8 +352,9 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 if beats(g, i, good(H[n, j], maximize), S[n, j]):
                     touch(H, n, j, old, touched, touched_list, counts)
                     take_over(W, Hin, st, n, j, i, cand, margin, maximize)
-                elif S2[n, j] != i and g + margin - Dr[n] > R3[n, j]:
-                    R3[n, j] = g + margin - Dr[n]
+                elif unlisted(S2, n, j, i):  # R3 covers it, T3 with its new weight
+                    R3[n, j] = max(R3[n, j], g + margin - Dr[n])
+                    T3[n, i] = min(T3[n, i], R3[n, j] - good(W[j, i], maximize) - margin)
             n_passed = 0
             # improved inputs past a threshold, too
             for t in range(count):
@@ -304,7 +366,6 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     work[n, CERTIFIED] += 1
                 elif not pending[i]:
                     pending[i] = True
-                    raise_by[i] = margin + SLACK * g_move
                     passed[n_passed] = i
                     n_passed += 1
             # takeover passes: each such input against every output
@@ -312,7 +373,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 i = passed[p]
                 pending[i] = False
                 hi = Hin[n, i]
-                lift = raise_by[i] - Dr[n]
+                lift = margin - Dr[n]  # R3 raised just past the candidate
                 any_take = False
                 for j in range(n_out):
                     gv = good(WT[i, j] + hi, maximize)
@@ -323,7 +384,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     any_take = any_take | bt
                     r3 = R3[n, j]
                     raised = gv + lift
-                    raise3 = other & (not bt) & (S2[n, j] != i) & (raised > r3)
+                    raise3 = other & (not bt) & unlisted(S2, n, j, i) & (raised > r3)
                     R3[n, j] = raised if raise3 else r3
                 if any_take:
                     for j in range(n_out):
@@ -335,7 +396,9 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
             for k in range(counts[1]):
                 j = worse_list[k]
                 worse[j] = False
-                resolve_worse(W, Hin, st, n, j, margin, maximize, work)
+                g_best, i_best, _ = best_listed(W, Hin, H, S, S2, n, j, maximize)
+                if i_best != S[n, j] or not g_best > R3[n, j] + Dr[n]:  # not simply kept
+                    resolve_worse(W, Hin, st, n, j, margin, maximize, work, top_g, top_i, mark)
             for p in range(n_passed):
                 thresholds(WT, st, n, passed[p], margin, maximize)
             changed = 0
@@ -354,10 +417,13 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
 @nb.njit(parallel=True, cache=True)
 def initial_state(Hin, W, st, maximize, margin):  # noqa: N803
     """Exact state of one layer from its inputs: selections, seconds, bounds, groups."""
-    H, S, S2, R3, T, T3, Dt, Dr, head, nxt = st  # noqa: N806
+    H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
     N = Hin.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     for n in nb.prange(N):
+        top_g = np.empty(SECONDS + 1, dtype=np.float64)
+        top_i = np.empty(SECONDS + 1, dtype=np.int64)
+        mark = np.zeros(n_in, dtype=np.bool_)
         Dt[n] = 0.0
         Dr[n] = 0.0
         for i in range(n_in):
@@ -365,18 +431,27 @@ def initial_state(Hin, W, st, maximize, margin):  # noqa: N803
             T[n, i] = np.inf
             T3[n, i] = np.inf
         for j in range(n_out):
-            best, i1, i2, g3 = rescan_row(W, Hin, n, j, maximize)
-            H[n, j], S[n, j], S2[n, j] = best, i1, i2
-            R3[n, j] = g3 + margin
-            nxt[n, j] = head[n, i1]
+            best, i1, g_rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i)
+            H[n, j], S[n, j] = best, i1
+            R3[n, j] = g_rest + margin
+            first = head[n, i1]
+            if first >= 0:
+                prv[n, first] = j
+            nxt[n, j], prv[n, j] = first, -1
             head[n, i1] = j
         for j in range(n_out):
             gh = good(H[n, j], maximize)
             r3 = R3[n, j]
-            s, s2 = S[n, j], S2[n, j]
+            s = S[n, j]
+            for k in range(SECONDS):
+                if S2[n, j * SECONDS + k] >= 0:
+                    mark[S2[n, j * SECONDS + k]] = True
             for i in range(n_in):
                 gw = good(W[j, i], maximize)
                 v = gh - gw - margin
                 T[n, i] = v if (i != s and v < T[n, i]) else T[n, i]
                 v3 = r3 - gw - margin
-                T3[n, i] = v3 if (i != s and i != s2 and v3 < T3[n, i]) else T3[n, i]
+                T3[n, i] = v3 if (i != s and not mark[i] and v3 < T3[n, i]) else T3[n, i]
+            for k in range(SECONDS):
+                if S2[n, j * SECONDS + k] >= 0:
+                    mark[S2[n, j * SECONDS + k]] = False
