@@ -18,8 +18,8 @@ doubly linked list ``head``/``nxt``/``prv``):
 
 Bounds are not revisited when something they depend on moves a little; instead
 each sample accumulates how far that could have been: ``Dt`` (outputs worsening,
-weights moving) and ``Dr`` (weights moving), and the effective bounds are
-``T − Dt`` and ``R3 + Dr``.
+weights moving) and ``Dr`` (a rounding margin per repair), and the effective
+bounds are ``T − Dt`` and ``R3 + Dr``.
 
 A repair brings a sample's state up to date after some of its inputs and some
 weights changed:
@@ -31,8 +31,8 @@ weights changed:
 * an input that improved past one of its thresholds gets a takeover pass over
   every output (lowest index on ties, ``R3`` raised where needed) and new
   thresholds; otherwise nothing is done for it;
-* changed weights are processed one candidate at a time (the thresholds already
-  allow for them through the drift accumulators).
+* changed weights are processed one candidate at a time: a runner's ``R3`` and
+  ``T3`` take in its new value (``T`` allows for it through ``Dt``).
 
 The values kept are those a fresh forward pass computes, so the state is exact.
 """
