@@ -33,6 +33,7 @@ from .kernels import cpu_repair
 from .kernels.cpu_linear import catch_up, linear_forward, replace_rows, row_products
 from .kernels.cpu_losses import row_loss_gradients, row_losses
 from .losses import loss_flops
+from .step_log import StepLog
 
 #: Bytes of cached products ``X x_s`` kept (least recently used dropped first).
 CACHE_BYTES = 256 * 2**20
@@ -177,12 +178,7 @@ class SparseTrainer:
         self.L = row_losses(self.scores, y, loss)
         self.bound = np.zeros(N)  # how far each loss may have moved since its sync
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
-        self.log = []
-        # The logged products packed for catch_up, one row per distinct sample, grown
-        # step by step (a sample selected again reuses its row: same cached values).
-        self.packed = np.empty((8, N), dtype=np.float64)
-        self.packed_row = {}
-        self.step_rows = []
+        self.log = StepLog(N, [state.layer.weight.shape[1] for state in self.layers], model.dtype)
 
     # ---- state -----------------------------------------------------------------
     @property
@@ -217,7 +213,7 @@ class SparseTrainer:
         s1 = x_l1 * float(np.abs(lin.weight).max()) + float(np.abs(lin.bias).max())
         z_max = float(np.abs(self.Z).max(initial=0))
         t = len(self.log)
-        c = sum(float(np.abs(entry.coef).max(initial=0.0)) for entry in self.log)
+        c = sum(float(np.abs(entry.coef).max(initial=0.0)) for entry in self.log.entries)
         max_sq_norm = float(np.max(np.sum(np.square(self.X, dtype=np.float64), axis=1), initial=0))
         return u * (3 * c * (max_sq_norm + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
 
@@ -235,13 +231,8 @@ class SparseTrainer:
         if batch.size == 0:
             return
         batch = batch.astype(np.int64)
-        steps = len(self.log)
-        step_ptr = np.zeros(steps + 1, dtype=np.int64)
-        step_ptr[1:] = np.cumsum([entry.columns.size for entry in self.log])
-        cols = np.concatenate([e.columns for e in self.log]).astype(np.int64)
-        coefs = np.ascontiguousarray(np.concatenate([e.coef.T for e in self.log]))
-        products = self.packed[: len(self.packed_row)]
-        step_rows = np.asarray(self.step_rows, dtype=np.int64)
+        log = self.log
+        cols = log.columns.view
         width = min(self.Z.shape[1], cols.size)
         count = np.zeros(batch.size, dtype=np.int64)
         idx = np.empty((batch.size, width), dtype=np.int64)
@@ -256,11 +247,11 @@ class SparseTrainer:
             self.exact,
             batch,
             first,
-            step_ptr,
+            log.step_ptr.view,
             cols,
-            coefs,
-            step_rows,
-            products,
+            log.coefs.view,
+            log.step_rows.view,
+            log.products.view,
             count,
             idx,
             old,
@@ -268,7 +259,7 @@ class SparseTrainer:
         self.repair(batch, count, idx, old, first)
         n_pairs = int(count.sum())
         d = self.X.shape[1]
-        q = len(self.log[0].products)
+        q = log.coefs.view.shape[1]
         self.flops_pending += (2 * d + 1) * n_pairs if self.exact else 3 * n_pairs * q
 
     def refresh(self) -> None:
@@ -283,8 +274,6 @@ class SparseTrainer:
         replace_rows(self.Z, fresh, count, idx, old)
         self.repair(np.arange(N), count, idx, old, self.synced_at.copy())
         self.log.clear()
-        self.packed_row.clear()
-        self.step_rows.clear()
         self.synced_at[:] = 0
         self.counters["refreshes"] += 1
         # the tropical layers and the losses are counted by repair()
@@ -294,14 +283,12 @@ class SparseTrainer:
         """Repair the tropical layers of ``batch`` (changed linear outputs given) and
         their losses; they are synchronised with the whole log afterwards."""
         steps = len(self.log)
-        gains = np.zeros((len(self.layers), steps + 1))
-        for k, entry in enumerate(self.log):
-            gains[:, k + 1] = gains[:, k] + entry.gains
+        gains = self.log.gains_since(first)
         Hin = self.Z
         self.work[:] = 0
         for i, state in enumerate(self.layers):
-            rows, cols, since = self.moved_weights(i)
-            gain = gains[i, steps] - gains[i, first]
+            rows, cols, since = self.log.moved_weights(i)
+            gain = gains[i]
             start = np.searchsorted(since, first)
             state.repair(Hin, batch, count, idx, old, rows, cols, start, gain, self.work)
             Hin = state.H
@@ -312,22 +299,6 @@ class SparseTrainer:
         self.synced_at[batch] = steps
         self.counters["synced"] += batch.size
         self.flops_pending += self.repair_flops() + changed.size * loss_flops(self.model.n_classes)
-
-    def moved_weights(self, i):
-        """Entries of tropical layer ``i + 1`` moved during the logged steps, each once,
-        ordered by the step after which they last moved: ``(rows, cols, since)``, a
-        sample synchronised at step ``k`` needs the entries with ``since > k``."""
-        if not self.log:
-            return NO_ENTRIES, NO_ENTRIES, NO_ENTRIES
-        n_in = self.model.layers[i + 1].weight.shape[1]
-        keys = np.concatenate([e.rows[i] * n_in + e.cols[i] for e in self.log])
-        steps = np.repeat(np.arange(1, len(self.log) + 1), [e.rows[i].size for e in self.log])
-        reversed_keys = keys[::-1]
-        unique, last = np.unique(reversed_keys, return_index=True)
-        since = steps[::-1][last]
-        order = np.argsort(since, kind="stable")
-        rows, cols = np.divmod(unique[order], n_in)
-        return rows.astype(np.int64), cols.astype(np.int64), since[order] - 1
 
     # ---- the trainer protocol ----------------------------------------------------
     def losses(self, q=None) -> np.ndarray:
@@ -357,9 +328,7 @@ class SparseTrainer:
         """θ ← θ − η g on the tree's entries; log the step and raise the loss bounds."""
         N, d = self.X.shape  # noqa: N806
         entry = self.update(eta, g)
-        self.log.append(entry)
-        pairs = zip(g.samples, entry.products, strict=True)
-        self.step_rows.append([self.pack(int(s), r) for s, r in pairs])
+        self.log.append(entry, g.samples)
         # |Δz_nm| ≤ Σ_s max_m |coef_sm| |x_n·x_s + 1|; tropical layers add their weight moves
         move = np.zeros(N)
         for coef, r in zip(entry.coef, entry.products, strict=True):
@@ -393,19 +362,6 @@ class SparseTrainer:
             gains.append(float(np.abs(step).max(initial=0.0)))
             self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
         return LogEntry(M.astype(np.int64), coef, products, rows, cols, np.array(gains))
-
-    def pack(self, sample: int, product) -> int:
-        """The row of ``packed`` that holds ``X x_sample`` (added on first use)."""
-        row = self.packed_row.get(sample)
-        if row is None:
-            row = len(self.packed_row)
-            if row == self.packed.shape[0]:
-                grown = np.empty((2 * row, self.packed.shape[1]), dtype=np.float64)
-                grown[:row] = self.packed
-                self.packed = grown
-            self.packed[row] = product
-            self.packed_row[sample] = row
-        return row
 
     def repair_flops(self) -> int:
         """FLOPs of the repair kernels' last calls: per output that followed its input
@@ -446,5 +402,4 @@ class LogEntry:
     gains: np.ndarray
 
 
-NO_ENTRIES = np.zeros(0, dtype=np.int64)
 WORK_NAMES = ("followed", "takeover_passes", "swaps", "rescans", "certified")

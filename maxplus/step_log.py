@@ -1,0 +1,119 @@
+"""The sparse trainer's log: the steps a lazily synchronised sample still replays.
+
+Each step moves a few linear rows ``M`` along the selected samples' inputs
+(``z[:, m] −= Σ_s coef[s, m] (X x_s + 1)``) and a few entries of each tropical
+layer. The log keeps them packed as they arrive, so that bringing samples up to
+date costs work in the new entries only, not Python work over the whole log:
+
+* ``columns``/``step_ptr``/``coefs``: step ``t`` moved rows
+  ``columns[step_ptr[t]:step_ptr[t + 1]]`` with coefficients ``coefs[...]`` (one
+  column per selected sample);
+* ``products``/``step_rows``: the cached products ``X x_s``, one row per distinct
+  sample, and the rows step ``t`` used;
+* ``gain_sums[t]``: per tropical layer, the sum of the largest weight moves of the
+  first ``t`` steps;
+* per tropical layer, every moved entry once, in the order of the step after which
+  it last moved (:meth:`StepLog.moved_weights`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Growing:
+    """An array grown along its first axis (amortised O(1) per appended row)."""
+
+    def __init__(self, row_shape: tuple, dtype):
+        self.data = np.empty((8, *row_shape), dtype=dtype)
+        self.size = 0
+
+    def append(self, rows) -> None:
+        rows = np.asarray(rows, dtype=self.data.dtype).reshape(-1, *self.data.shape[1:])
+        end = self.size + rows.shape[0]
+        if end > self.data.shape[0]:
+            grown = np.empty(
+                (max(end, 2 * self.data.shape[0]), *self.data.shape[1:]), self.data.dtype
+            )
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = rows
+        self.size = end
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
+class StepLog:
+    """The logged steps since the last refresh (see the module docstring)."""
+
+    def __init__(self, n_samples: int, layer_inputs: list, dtype):
+        self.n_samples, self.layer_inputs, self.dtype = n_samples, list(layer_inputs), dtype
+        self.clear()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def clear(self) -> None:
+        self.entries = []
+        self.columns = Growing((), np.int64)
+        self.step_ptr = Growing((), np.int64)
+        self.step_ptr.append([0])
+        self.coefs = None  # width q: known at the first step
+        self.products = Growing((self.n_samples,), np.float64)
+        self.product_row = {}
+        self.step_rows = None
+        self.gain_sums = Growing((len(self.layer_inputs),), np.float64)
+        self.gain_sums.append(np.zeros(len(self.layer_inputs)))
+        self.moved = [{} for _ in self.layer_inputs]  # entry key -> step after which it moved
+        self._moved_arrays = [None] * len(self.layer_inputs)
+
+    def append(self, entry, samples) -> None:
+        """Log one step (a :class:`maxplus.sparse.LogEntry`) taken for ``samples``."""
+        t = len(self.entries)
+        self.entries.append(entry)
+        q = entry.coef.shape[0]
+        if self.coefs is None:
+            self.coefs = Growing((q,), self.dtype)
+            self.step_rows = Growing((q,), np.int64)
+        self.columns.append(entry.columns)
+        self.step_ptr.append([self.columns.size])
+        self.coefs.append(entry.coef.T)
+        rows = [self.pack(int(s), r) for s, r in zip(samples, entry.products, strict=True)]
+        self.step_rows.append([rows])
+        self.gain_sums.append(self.gain_sums.view[-1] + entry.gains)
+        for i, n_in in enumerate(self.layer_inputs):
+            moved = self.moved[i]
+            for key in np.unique(entry.rows[i] * n_in + entry.cols[i]).tolist():
+                moved.pop(key, None)  # re-inserted last: the order stays by step
+                moved[key] = t
+            self._moved_arrays[i] = None
+
+    def pack(self, sample: int, product) -> int:
+        """The row of ``products`` that holds ``X x_sample`` (added on first use)."""
+        row = self.product_row.get(sample)
+        if row is None:
+            row = self.products.size
+            self.products.append(product)
+            self.product_row[sample] = row
+        return row
+
+    def moved_weights(self, i: int):
+        """Entries of tropical layer ``i + 1`` moved during the logged steps, each once,
+        ordered by the step after which they last moved (ties by entry):
+        ``(rows, cols, since)``; a sample synchronised at step ``k`` needs the
+        entries with ``since ≥ k``."""
+        if self._moved_arrays[i] is None:
+            moved = self.moved[i]
+            keys = np.fromiter(moved.keys(), dtype=np.int64, count=len(moved))
+            since = np.fromiter(moved.values(), dtype=np.int64, count=len(moved))
+            rows, cols = np.divmod(keys, self.layer_inputs[i])
+            self._moved_arrays[i] = (rows, cols, since)
+        return self._moved_arrays[i]
+
+    def gains_since(self, first) -> np.ndarray:
+        """Per tropical layer (rows) and sample (columns): the sum of the largest
+        weight moves over the steps after ``first`` (per sample)."""
+        sums = self.gain_sums.view
+        return sums[-1][:, None] - sums[first].T
