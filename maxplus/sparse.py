@@ -114,7 +114,7 @@ class LayerState:
         W = self.layer.weight
         scale = max(float(np.abs(Hin).max(initial=0.0)), float(np.abs(W).max(initial=0.0)))
         self.margin = 64 * float(np.finfo(Hin.dtype).eps) * (1.0 + 4.0 * scale)
-        cpu_repair.initial_state(Hin, W, self.arrays, self.maximize, self.margin)
+        cpu_repair.initial_state(Hin, W, self.WT, self.arrays, self.maximize, self.margin)
 
     def repair(self, Hin, batch, count, idx, old, rows, cols, first, gain, work):  # noqa: N803
         """Repair the samples ``batch`` after the inputs listed per sample changed and

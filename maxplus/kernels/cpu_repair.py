@@ -125,7 +125,7 @@ def thresholds(WT, st, n, i, margin, maximize):  # noqa: N803
         v = good(H[n, j], maximize) - gw
         t = v if (S[n, j] != i and v < t) else t
         v3 = R3[n, j] - gw
-        t3 = v3 if (S[n, j] != i and unlisted(S2, n, j, i) and v3 < t3) else t3
+        t3 = v3 if (v3 < t3 and S[n, j] != i and unlisted(S2, n, j, i)) else t3
     T[n, i] = t + Dt[n] - margin
     T3[n, i] = t3 - margin
 
@@ -187,12 +187,23 @@ def best_listed(W, Hin, H, S, S2, n, j, maximize):  # noqa: N803
 
 
 @nb.njit(cache=True)
-def resolve_worse(W, Hin, st, n, j, margin, maximize, work, top_g, top_i, mark):  # noqa: N803
+def mark_listed(S2, n, j, i1, mark, value):  # noqa: N803
+    """Set ``mark`` of output ``j``'s selection ``i1`` and runners-up to ``value``."""
+    mark[i1] = value
+    for k in range(SECONDS):
+        c = S2[n, j * SECONDS + k]
+        if c >= 0:
+            mark[c] = value
+
+
+@nb.njit(cache=True)
+def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i, mark):  # noqa: N803
     """Output ``j`` of sample ``n``: its selected candidate got worse (already in
-    ``H``). ``top_g``, ``top_i`` and ``mark`` (all ``False``, length ``n_in``) are scratch."""
+    ``H``) and ``listed`` is :func:`best_listed`'s answer for it. ``top_g``, ``top_i``
+    and ``mark`` (all ``False``, length ``n_in``) are scratch."""
     H, S, S2, R3, T, T3, Dt, Dr = st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7]  # noqa: N806
     s = S[n, j]
-    g_best, i_best, k_best = best_listed(W, Hin, H, S, S2, n, j, maximize)
+    g_best, i_best, k_best = listed
     if g_best > R3[n, j] + Dr[n]:  # nothing else can be as good
         if k_best >= 0:
             select(st, n, j, i_best)
@@ -204,19 +215,11 @@ def resolve_worse(W, Hin, st, n, j, margin, maximize, work, top_g, top_i, mark):
     select(st, n, j, i1)
     H[n, j] = best
     R3[n, j] = g_rest + margin - Dr[n]
-    mark[i1] = True
-    for k in range(SECONDS):
-        c = S2[n, j * SECONDS + k]
-        if c >= 0:
-            mark[c] = True
+    mark_listed(S2, n, j, i1, mark, True)
     for i in range(W.shape[1]):  # the new bound constrains every other input's T3
         v = R3[n, j] - good(W[j, i], maximize) - margin
         T3[n, i] = v if (not mark[i] and v < T3[n, i]) else T3[n, i]
-    mark[i1] = False
-    for k in range(SECONDS):
-        c = S2[n, j * SECONDS + k]
-        if c >= 0:
-            mark[c] = False
+    mark_listed(S2, n, j, i1, mark, False)
     if i1 != s:
         T[n, s] = min(T[n, s], good(best, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
     work[n, RESCANS] += 1
@@ -396,9 +399,10 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
             for k in range(counts[1]):
                 j = worse_list[k]
                 worse[j] = False
-                g_best, i_best, _ = best_listed(W, Hin, H, S, S2, n, j, maximize)
-                if i_best != S[n, j] or not g_best > R3[n, j] + Dr[n]:  # not simply kept
-                    resolve_worse(W, Hin, st, n, j, margin, maximize, work, top_g, top_i, mark)
+                listed = best_listed(W, Hin, H, S, S2, n, j, maximize)
+                if listed[1] != S[n, j] or not listed[0] > R3[n, j] + Dr[n]:  # not simply kept
+                    resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work,
+                                  top_g, top_i, mark)
             for p in range(n_passed):
                 thresholds(WT, st, n, passed[p], margin, maximize)
             changed = 0
@@ -415,21 +419,19 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
 
 
 @nb.njit(parallel=True, cache=True)
-def initial_state(Hin, W, st, maximize, margin):  # noqa: N803
-    """Exact state of one layer from its inputs: selections, seconds, bounds, groups."""
+def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
+    """Exact state of one layer from its inputs: selections, runners-up, bounds,
+    groups, and every input's thresholds (:func:`thresholds`)."""
     H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
     N = Hin.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     for n in nb.prange(N):
         top_g = np.empty(SECONDS + 1, dtype=np.float64)
         top_i = np.empty(SECONDS + 1, dtype=np.int64)
-        mark = np.zeros(n_in, dtype=np.bool_)
         Dt[n] = 0.0
         Dr[n] = 0.0
         for i in range(n_in):
             head[n, i] = -1
-            T[n, i] = np.inf
-            T3[n, i] = np.inf
         for j in range(n_out):
             best, i1, g_rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i)
             H[n, j], S[n, j] = best, i1
@@ -439,19 +441,5 @@ def initial_state(Hin, W, st, maximize, margin):  # noqa: N803
                 prv[n, first] = j
             nxt[n, j], prv[n, j] = first, -1
             head[n, i1] = j
-        for j in range(n_out):
-            gh = good(H[n, j], maximize)
-            r3 = R3[n, j]
-            s = S[n, j]
-            for k in range(SECONDS):
-                if S2[n, j * SECONDS + k] >= 0:
-                    mark[S2[n, j * SECONDS + k]] = True
-            for i in range(n_in):
-                gw = good(W[j, i], maximize)
-                v = gh - gw - margin
-                T[n, i] = v if (i != s and v < T[n, i]) else T[n, i]
-                v3 = r3 - gw - margin
-                T3[n, i] = v3 if (i != s and not mark[i] and v3 < T3[n, i]) else T3[n, i]
-            for k in range(SECONDS):
-                if S2[n, j * SECONDS + k] >= 0:
-                    mark[S2[n, j * SECONDS + k]] = False
+        for i in range(n_in):
+            thresholds(WT, st, n, i, margin, maximize)
