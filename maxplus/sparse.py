@@ -213,7 +213,7 @@ class SparseTrainer:
         s1 = x_l1 * float(np.abs(lin.weight).max()) + float(np.abs(lin.bias).max())
         z_max = float(np.abs(self.Z).max(initial=0))
         t = len(self.log)
-        c = sum(float(np.abs(entry.coef).max(initial=0.0)) for entry in self.log.entries)
+        c = self.log.coef_max_sum
         max_sq_norm = float(np.max(np.sum(np.square(self.X, dtype=np.float64), axis=1), initial=0))
         return u * (3 * c * (max_sq_norm + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
 

@@ -11,7 +11,7 @@ date costs work in the new entries only, not Python work over the whole log:
 * ``products``/``step_rows``: the cached products ``X x_s``, one row per distinct
   sample, and the rows step ``t`` used;
 * ``gain_sums[t]``: per tropical layer, the sum of the largest weight moves of the
-  first ``t`` steps;
+  first ``t`` steps; ``coef_max_sum``: the sum over the steps of ``max |coef|``;
 * per tropical layer, every moved entry once, in the order of the step after which
   it last moved (:meth:`StepLog.moved_weights`).
 """
@@ -53,10 +53,11 @@ class StepLog:
         self.clear()
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return self.steps
 
     def clear(self) -> None:
-        self.entries = []
+        self.steps = 0
+        self.coef_max_sum = 0.0
         self.columns = Growing((), np.int64)
         self.step_ptr = Growing((), np.int64)
         self.step_ptr.append([0])
@@ -71,8 +72,9 @@ class StepLog:
 
     def append(self, entry, samples) -> None:
         """Log one step (a :class:`maxplus.sparse.LogEntry`) taken for ``samples``."""
-        t = len(self.entries)
-        self.entries.append(entry)
+        t = self.steps
+        self.steps += 1
+        self.coef_max_sum += float(np.abs(entry.coef).max(initial=0.0))
         q = entry.coef.shape[0]
         if self.coefs is None:
             self.coefs = Growing((q,), self.dtype)
