@@ -49,6 +49,9 @@ CHUNKS = 64
 #: among them; only when the list is full does one drop under the bound ``R3``, so
 #: an output whose selection worsens past a few candidates needs no rescan.
 SECONDS = 4
+#: Where a rescan puts the bound ``R3`` between the best unlisted candidate (0) and
+#: the worst listed one (1): room for the former to improve without a takeover pass.
+HEADROOM = 0.5
 #: Samples ahead whose state is prefetched.
 PREFETCH_DISTANCE = 2
 # work counters per sample
@@ -71,9 +74,12 @@ def beats(gv, iv, gw, iw):
 @nb.njit(cache=True)
 def rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i):  # noqa: N803
     """Rank the candidates ``W[j] + Hin[n]``: returns the best value, its input and
-    the best goodness outside the top ``SECONDS + 1``. The runners-up (best first,
-    lowest index on ties, ``-1`` where there are fewer) go to output ``j``'s places
-    ``S2[n, j * SECONDS + k]``; ``top_g``/``top_i`` are scratch of length ``SECONDS + 1``."""
+    a goodness bound for the candidates outside the top ``SECONDS + 1``: halfway
+    between the best of them and the worst of the top (``g_rest + HEADROOM·gap``),
+    so that the best unlisted input can improve a little before its ``T3`` trips.
+    The runners-up (best first, lowest index on ties, ``-1`` where there are fewer)
+    go to output ``j``'s places ``S2[n, j * SECONDS + k]``; ``top_g``/``top_i`` are
+    scratch of length ``SECONDS + 1``."""
     m = SECONDS + 1
     filled = 0
     g_rest = -np.inf
@@ -98,6 +104,8 @@ def rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i):  # noqa: N803
     for k in range(SECONDS):
         S2[n, j * SECONDS + k] = top_i[k + 1] if k + 1 < filled else -1
     i1 = top_i[0]
+    if g_rest > -np.inf:  # then the top is full
+        g_rest += HEADROOM * (top_g[m - 1] - g_rest)
     return W[j, i1] + Hin[n, i1], i1, g_rest
 
 
@@ -322,12 +330,13 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 continue
             counts[0] = 0
             counts[1] = 0
-            # how far outputs may have worsened (an input and its weight both moving,
-            # the threshold's own weight moving too) and weights improved
+            # how far outputs may have worsened (a selected input and its weight both
+            # moving, the threshold's own weight moving too) and weights improved
             down = 0.0
             for t in range(count):
                 i = ci_idx[b, t]
-                down = max(down, good(ci_old[b, t], maximize) - good(Hin[n, i], maximize))
+                if head[n, i] >= 0:  # an input no output selects worsens no output
+                    down = max(down, good(ci_old[b, t], maximize) - good(Hin[n, i], maximize))
             Dt[n] += down + 2.0 * w_gain[b] + margin
             Dr[n] += margin
             # outputs whose selected input changed follow it
