@@ -110,6 +110,35 @@ def test_iris_iterates_agree_after_many_steps():
     assert_params_equal(params_of(sparse), reference, atol=1e-9)
 
 
+def check_bounds(state, Hin):  # noqa: N803
+    """The stored bounds of one tropical layer certify what the repair skips:
+
+    * ``R3 + Dr`` bounds the goodness of every candidate neither selected nor a
+      runner-up;
+    * ``T − Dt`` bounds how good an input may become before one of its candidates
+      could beat an output that does not select it;
+    * ``T3`` bounds how good it may become before one of its candidates could pass
+      the ``R3 + Dr`` of an output for which it is neither selected nor listed.
+    """
+    sign = 1.0 if state.maximize else -1.0
+    W = state.layer.weight  # noqa: N806
+    N, n_out = state.H.shape  # noqa: N806
+    n_in = W.shape[1]
+    seconds = state.S2.reshape(N, n_out, -1)
+    goodness = sign * (W[None, :, :] + Hin[:, None, :])  # (N, n_out, n_in)
+    inputs = np.arange(n_in)
+    selected = state.S[:, :, None] == inputs
+    listed = (seconds[:, :, :, None] == inputs).any(axis=2)
+    r3 = (state.R3 + state.Dr[:, None])[:, :, None]
+    assert np.all(np.where(selected | listed, -np.inf, goodness) <= r3)
+    assert np.all(seconds != state.S[:, :, None])
+    gap = sign * state.H[:, :, None] - sign * W[None, :, :]  # how far g(h_i) may rise
+    t = np.where(selected, np.inf, gap).min(axis=1)
+    assert np.all(state.T - state.Dt[:, None] <= t)
+    t3 = np.where(selected | listed, np.inf, r3 - sign * W[None, :, :]).min(axis=1)
+    assert np.all(state.T3 <= t3)
+
+
 def check_state(trainer, model, X, exact):
     """The repaired state against a fresh forward pass (after bringing every sample
     up to date with the cached updates, without the exact refresh)."""
@@ -126,6 +155,7 @@ def check_state(trainer, model, X, exact):
         values, selections = layer.forward(Hin, np)
         np.testing.assert_array_equal(trainer.state_values()[i], values)
         np.testing.assert_array_equal(trainer.selections[i], selections)
+        check_bounds(trainer.layers[i - 1], Hin)
         Hin = values
     if exact:
         np.testing.assert_array_equal(

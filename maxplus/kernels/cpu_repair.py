@@ -29,8 +29,8 @@ weights changed:
   input, swaps with the best runner-up, or, only when ``R3`` is binding, is
   *rescanned* (which also re-ranks its runners-up);
 * an input that improved past one of its thresholds gets a takeover pass over
-  every output (lowest index on ties, ``R3`` raised where needed) and new
-  thresholds; otherwise nothing is done for it;
+  every output (lowest index on ties, ``R3`` raised where needed) which also sets
+  its new thresholds; otherwise nothing is done for it;
 * changed weights are processed one candidate at a time: a runner's ``R3`` and
   ``T3`` take in its new value (``T`` allows for it through ``Dt``).
 
@@ -380,24 +380,38 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     pending[i] = True
                     passed[n_passed] = i
                     n_passed += 1
-            # takeover passes: each such input against every output
+            # takeover passes: each such input against every output; the same loop
+            # sets its thresholds (outputs taken over later only improve, which
+            # keeps them valid; what else changes them updates them itself)
             for p in range(n_passed):
                 i = passed[p]
                 pending[i] = False
                 hi = Hin[n, i]
                 lift = margin - Dr[n]  # R3 raised just past the candidate
                 any_take = False
+                t = np.inf
+                t3 = np.inf
                 for j in range(n_out):
+                    gw = good(WT[i, j], maximize)
                     gv = good(WT[i, j] + hi, maximize)
+                    gh = good(H[n, j], maximize)
                     s = S[n, j]
                     other = s != i
-                    bt = other & beats(gv, i, good(H[n, j], maximize), s)
+                    bt = other & beats(gv, i, gh, s)
                     take[j] = bt
                     any_take = any_take | bt
+                    keep = other & (not bt)
+                    unl = unlisted(S2, n, j, i)
                     r3 = R3[n, j]
                     raised = gv + lift
-                    raise3 = other & (not bt) & unlisted(S2, n, j, i) & (raised > r3)
-                    R3[n, j] = raised if raise3 else r3
+                    r3 = raised if (keep & unl & (raised > r3)) else r3
+                    R3[n, j] = r3
+                    v = gh - gw
+                    t = v if (keep & (v < t)) else t
+                    v3 = r3 - gw
+                    t3 = v3 if (keep & unl & (v3 < t3)) else t3
+                T[n, i] = t + Dt[n] - margin
+                T3[n, i] = t3 - margin
                 if any_take:
                     for j in range(n_out):
                         if take[j]:
@@ -412,8 +426,6 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 if listed[1] != S[n, j] or not listed[0] > R3[n, j] + Dr[n]:  # not simply kept
                     resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work,
                                   top_g, top_i, mark)
-            for p in range(n_passed):
-                thresholds(WT, st, n, passed[p], margin, maximize)
             changed = 0
             for k in range(counts[0]):
                 j = touched_list[k]
