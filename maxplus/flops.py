@@ -26,10 +26,11 @@ def layer_widths(model):
     return [model.n_features] + [layer.shape[0] for layer in model.layers]
 
 
-def linear_forward_flops(model, n_samples: int) -> int:
-    """``Z = X Aᵀ + b``: ``2·N·d·h1 + N·h1``."""
+def linear_forward_flops(model, n_samples: int, columns: int | None = None) -> int:
+    """``Z = X Aᵀ + b``: ``2·N·d·h1 + N·h1`` (``columns`` of ``Z`` only: ``h1`` → that)."""
     w = layer_widths(model)
-    return 2 * n_samples * w[0] * w[1] + n_samples * w[1]
+    h = w[1] if columns is None else columns
+    return 2 * n_samples * w[0] * h + n_samples * h
 
 
 def forward_flops(model, n_samples: int) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import flops, gradients
 from .kernels import cpu_repair
-from .kernels.cpu_linear import catch_up, linear_forward, replace_rows, row_products
+from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, row_products
 from .kernels.cpu_losses import row_loss_gradients, row_losses
 from .losses import loss_flops
 from .step_log import StepLog
@@ -263,21 +263,24 @@ class SparseTrainer:
         self.flops_pending += (2 * d + 1) * n_pairs if self.exact else 3 * n_pairs * q
 
     def refresh(self) -> None:
-        """Recompute ``Z`` exactly and repair every sample for what differs."""
+        """Recompute exactly the columns of ``Z`` moved since the last refresh (the
+        others are exact already: the same kernel, so bitwise a full forward pass)
+        and repair every sample for what differs."""
         lin = self.model.layers[0]
-        fresh = np.empty_like(self.Z)
-        linear_forward(self.X, np.ascontiguousarray(lin.weight.T), lin.bias, fresh)
-        N, h = self.Z.shape  # noqa: N806
+        cols = np.unique(self.log.columns.view)
+        fresh = np.empty((self.Z.shape[0], cols.size), dtype=self.Z.dtype)
+        linear_forward(self.X, np.ascontiguousarray(lin.weight[cols].T), lin.bias[cols], fresh)
+        N = self.Z.shape[0]  # noqa: N806
         count = np.zeros(N, dtype=np.int64)
-        idx = np.empty((N, h), dtype=np.int64)
-        old = np.empty((N, h), dtype=self.Z.dtype)
-        replace_rows(self.Z, fresh, count, idx, old)
+        idx = np.empty((N, cols.size), dtype=np.int64)
+        old = np.empty((N, cols.size), dtype=self.Z.dtype)
+        replace_columns(self.Z, fresh, cols, count, idx, old)
         self.repair(np.arange(N), count, idx, old, self.synced_at.copy())
         self.log.clear()
         self.synced_at[:] = 0
         self.counters["refreshes"] += 1
         # the tropical layers and the losses are counted by repair()
-        self.flops_pending += flops.linear_forward_flops(self.model, N)
+        self.flops_pending += flops.linear_forward_flops(self.model, N, cols.size)
 
     def repair(self, batch, count, idx, old, first) -> None:
         """Repair the tropical layers of ``batch`` (changed linear outputs given) and

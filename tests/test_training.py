@@ -182,6 +182,30 @@ def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ti
     check_state(trainer, model, X, exact)
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_refresh_makes_the_cached_state_a_fresh_forward_bitwise(stack):
+    """A refresh recomputes only the linear columns moved since the last one; the
+    state is then bitwise a fresh forward pass, and so are the losses."""
+    sizes, kinds = STACKS[stack]
+    X, y = problem(5, sizes)
+    model = mp.make_sequential(sizes, kinds, seed=1, dtype="float64")
+    trainer = SparseTrainer(model, X, y, "cross_entropy", refresh_every=37)
+    for step in range(100):
+        rows = top_q(trainer.losses(3), 3)
+        trainer.apply(0.05, trainer.gradient(rows, 3))
+        if step % 9 == 0:
+            trainer.synchronize(refresh=True)
+            fresh = model.forward(X)
+            for stored, value in zip(trainer.state_values(), fresh.values, strict=True):
+                np.testing.assert_array_equal(stored, value)
+            for stored, chosen in zip(trainer.selections[1:], fresh.selections[1:], strict=True):
+                np.testing.assert_array_equal(stored, chosen)
+            np.testing.assert_array_equal(
+                trainer.losses(), DenseTrainer(model, X, y, "cross_entropy").losses()
+            )
+    assert trainer.info()["refreshes"] == 12  # each restarts the count to the periodic one
+
+
 def test_cached_drift_bound_is_meaningful():
     sizes, kinds = STACKS["lmm"]
     X, y = problem(3, sizes)

@@ -104,15 +104,17 @@ def catch_up(
 
 
 @nb.njit(parallel=True, cache=True)
-def replace_rows(Z, fresh, count, idx, old):  # noqa: N803
-    """``Z = fresh``, listing per sample the columns that differed (and their old values)."""
+def replace_columns(Z, fresh, cols, count, idx, old):  # noqa: N803
+    """``Z[:, cols] = fresh``, listing per sample the columns that differed (and
+    their old values)."""
     for n in nb.prange(Z.shape[0]):
         cnt = 0
-        for m in range(Z.shape[1]):
-            if fresh[n, m] != Z[n, m]:
+        for t in range(cols.shape[0]):
+            m = cols[t]
+            if fresh[n, t] != Z[n, m]:
                 idx[n, cnt] = m
                 old[n, cnt] = Z[n, m]
-                Z[n, m] = fresh[n, m]
+                Z[n, m] = fresh[n, t]
                 cnt += 1
         count[n] = cnt
 
