@@ -206,6 +206,22 @@ def test_refresh_makes_the_cached_state_a_fresh_forward_bitwise(stack):
     assert trainer.info()["refreshes"] == 12  # each restarts the count to the periodic one
 
 
+@pytest.mark.parametrize("n", [1, 4, 7, 9])
+def test_row_products_sum_each_row_in_feature_order(n):
+    """The cached products ``X x_s`` are float64 sums in increasing feature order,
+    bitwise, whichever rows are summed side by side."""
+    from maxplus.kernels.cpu_linear import row_products
+
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((n, 13)).astype(np.float32)
+    out = np.empty(n)
+    row_products(X, X[0], out)
+    expected = np.zeros(n)
+    for i in range(13):
+        expected += X[:, i].astype(np.float64) * np.float64(X[0, i])
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_cached_drift_bound_is_meaningful():
     sizes, kinds = STACKS["lmm"]
     X, y = problem(3, sizes)
