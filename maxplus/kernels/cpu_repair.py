@@ -240,20 +240,20 @@ def take_over(W, Hin, st, n, j, i, cand, margin, maximize):  # noqa: N803
     place, else in place of the worst runner-up, which joins the rest under ``R3``."""
     H, S, S2, R3, T, T3, Dt, Dr = st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7]  # noqa: N806
     s = S[n, j]
-    place, free, k_worst, g_worst = -1, -1, -1, np.inf
+    place, free = -1, -1
     for k in range(SECONDS):
         c = S2[n, j * SECONDS + k]
-        if c == i:
-            place = k
-        elif c < 0:
-            free = k
-        else:
-            g = good(W[j, c] + Hin[n, c], maximize)
-            if k_worst < 0 or beats(g_worst, S2[n, j * SECONDS + k_worst], g, c):
-                k_worst, g_worst = k, g
+        place = k if c == i else place
+        free = k if c < 0 else free
     if place < 0:
         place = free
     if place < 0:  # full: the worst runner-up drops under R3
+        k_worst, g_worst = -1, np.inf
+        for k in range(SECONDS):
+            c = S2[n, j * SECONDS + k]
+            g = good(W[j, c] + Hin[n, c], maximize)
+            if k_worst < 0 or beats(g_worst, S2[n, j * SECONDS + k_worst], g, c):
+                k_worst, g_worst = k, g
         place = k_worst
         worst = S2[n, j * SECONDS + k_worst]
         R3[n, j] = max(R3[n, j], g_worst + margin - Dr[n])
