@@ -206,9 +206,10 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 # 2. **Take over.** A candidate that *improved* may now beat an output that did not
 #    select it; it then takes the output over in $O(1)$ (lowest index on ties). For a
 #    changed weight this is one comparison. For a changed input it means a pass over
-#    the outputs (a *takeover pass*, $O(h_\text{out})$), unless a stored threshold per
-#    sample and input **certifies** that the input is still too poor to beat any output
-#    it does not hold; then nothing is done.
+#    the outputs (a *takeover pass*, $O(h_\text{out})$, which also sets the input's new
+#    thresholds in the same sweep), unless a stored threshold per sample and input
+#    **certifies** that the input is still too poor to beat any output it does not
+#    hold; then nothing is done.
 # 3. **Resolve or rescan.** An output whose selected candidate got *worse* may have to
 #    hand over to another input. The state keeps, per sample and output, a few
 #    *runners-up* (`cpu_repair.SECONDS` inputs whose candidates are recomputed
@@ -216,13 +217,17 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 #    of the selection and its runners-up beats the bound, it is the output: the
 #    selection stays or swaps with that runner-up; only when the bound is binding is
 #    the row **rescanned**, $O(h_\text{in})$, which also re-ranks the runners-up and
-#    makes the bound exact again. A takeover pushes the old selection among the
-#    runners-up, so the bound only takes in a candidate when the list is full.
+#    resets the bound halfway between the best candidate left out and the worst
+#    runner-up (the room lets that candidate improve a little without a takeover
+#    pass). A takeover pushes the old selection among the runners-up, so the bound
+#    only takes in a candidate when the list is full.
 #
 # The bounds and thresholds are not recomputed when things they depend on move a little:
 # each sample accumulates how far that could have been (drift accumulators); a moved
 # weight is a single candidate, handled on its own. What the repair produces is exact: the
-# values and selections a fresh forward pass of the stored $Z$ gives, ties included.
+# values and selections a fresh forward pass of the stored $Z$ gives, ties included. The
+# tests check this after every step, and also that every stored bound and threshold
+# still certifies what the repair skips.
 # The outputs that changed are handed to the next layer, and the losses of the samples
 # whose scores changed are recomputed.
 #
@@ -265,8 +270,10 @@ print(f"repair FLOPs of the step: {trainer.repair_flops():,} "
 #
 # **Refresh.** The cached correction {eq}`eq-column-repair` is not the sum a forward pass
 # computes, so $Z$ drifts from $XA^\top + b$ by rounding. Every `refresh_every` steps
-# (100 by default) the trainer recomputes $Z$ from scratch, repairs the tropical layers
-# where it differed, and synchronises every sample. Between refreshes the drift of a
+# (100 by default) the trainer recomputes the columns of $Z$ that moved since the last
+# refresh (the others never drifted; the same fixed-order kernel makes them bitwise a
+# full forward pass), repairs the tropical layers where they differed, and synchronises
+# every sample. Between refreshes the drift of a
 # synchronised sample is bounded (`trainer.drift_bound()`): with unit roundoff $u$,
 # $t$ steps since the refresh, $c$ the sum of their largest coefficients $|\eta\zeta|$
 # and $S_1 = \max_n \lVert x_n\rVert_1 \max|A| + \max|b|$,
