@@ -63,6 +63,12 @@ class ProductCache:
         return r
 
 
+def index_dtype(largest: int):
+    """The narrowest signed integer type for indices below ``largest`` (and -1): the
+    repair streams every touched sample's index rows, so narrower is faster."""
+    return np.int16 if largest <= np.iinfo(np.int16).max else np.int32
+
+
 class LayerState:
     """One tropical layer's stored state for every sample (see
     :mod:`maxplus.kernels.cpu_repair`): outputs ``H``, selections ``S``, runners-up
@@ -76,17 +82,18 @@ class LayerState:
         self.layer = layer
         self.maximize = layer.maximize
         self.WT = np.ascontiguousarray(layer.weight.T)
+        index = index_dtype(max(n_in, n_out))
         self.H = np.empty((N, n_out), dtype=Hin.dtype)
-        self.S = np.empty((N, n_out), dtype=np.int32)
-        self.S2 = np.empty((N, n_out * cpu_repair.SECONDS), dtype=np.int32)
+        self.S = np.empty((N, n_out), dtype=index)
+        self.S2 = np.empty((N, n_out * cpu_repair.SECONDS), dtype=index)
         self.R3 = np.empty((N, n_out), dtype=np.float64)
         self.T = np.empty((N, n_in), dtype=np.float64)
         self.T3 = np.empty((N, n_in), dtype=np.float64)
         self.Dt = np.zeros(N, dtype=np.float64)
         self.Dr = np.zeros(N, dtype=np.float64)
-        self.head = np.empty((N, n_in), dtype=np.int32)  # first output selecting each input
-        self.nxt = np.empty((N, n_out), dtype=np.int32)  # next output with the same selection
-        self.prv = np.empty((N, n_out), dtype=np.int32)  # previous one (-1 for the first)
+        self.head = np.empty((N, n_in), dtype=index)  # first output selecting each input
+        self.nxt = np.empty((N, n_out), dtype=index)  # next output with the same selection
+        self.prv = np.empty((N, n_out), dtype=index)  # previous one (-1 for the first)
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
         self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)  # previous output values

@@ -222,6 +222,14 @@ def test_row_products_sum_each_row_in_feature_order(n):
     np.testing.assert_array_equal(out, expected)
 
 
+def test_state_indices_take_the_narrowest_type_that_holds_them():
+    from maxplus.sparse import index_dtype
+
+    assert index_dtype(512) == np.int16
+    assert index_dtype(2**15 - 1) == np.int16
+    assert index_dtype(2**15) == np.int32
+
+
 def test_cached_drift_bound_is_meaningful():
     sizes, kinds = STACKS["lmm"]
     X, y = problem(3, sizes)
