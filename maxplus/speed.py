@@ -501,11 +501,16 @@ def _config(model, steppers, sizes, lr, objective, loss, steps, warmup, seed) ->
 # ------------------------------------------------------------------------- reporting
 
 
+def _ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.3g}"
+
+
 def format_step_times(report: dict, targets: dict | None = None) -> str:
     """A plain-text table of :func:`measure_step_times`'s ``report``.
 
     ``targets`` maps a peer to the speed-up over it that is wanted (e.g. ``100``):
-    each is marked met or NOT met, by the median and by the mean.
+    each is marked met or NOT met, by the median and by the mean, with the median
+    sparse step the target asks for (the peer's median divided by the speed-up).
     """
     config, figures = report["config"], report["methods"]
     lines = [
@@ -542,7 +547,11 @@ def format_step_times(report: dict, targets: dict | None = None) -> str:
                 "met" if r[f"time_ratio_{stat}"] >= wanted else "NOT met"
                 for stat in ("median", "mean")
             ]
-            line += f"   >= {wanted:g}x: {verdicts[0]} / {verdicts[1]}"
+            budget = figures[peer]["median_seconds"] / wanted
+            line += (
+                f"   >= {wanted:g}x: {verdicts[0]} / {verdicts[1]}"
+                f" (a sparse step of at most {_ms(budget)} ms)"
+            )
         lines.append(line)
     set_aside = [
         f"{method} {f['compiling_steps']} ({f['compiling_seconds']:.3g} s)"

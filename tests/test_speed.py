@@ -102,6 +102,8 @@ def test_format_names_every_method_and_judges_targets(report):
         assert method in text
     assert "realised share" in text
     assert ">= 1e+09x: NOT met / NOT met" in text
+    budget = 1e3 * report["methods"]["dense"]["median_seconds"] / 1e9
+    assert f"(a sparse step of at most {budget:.3g} ms)" in text
 
 
 def test_max_seconds_stops_each_method_after_its_budget(iris):
