@@ -166,10 +166,12 @@ def check_state(trainer, model, X, exact):
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("exact", [True, False])
 @pytest.mark.parametrize("ties", [False, True])
-def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ties):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ties, dtype):
     sizes, kinds = STACKS[stack]
     X, y = problem(13, sizes, ties=ties)
-    model = mp.make_sequential(sizes, kinds, seed=2, dtype="float64")
+    X = X.astype(dtype)
+    model = mp.make_sequential(sizes, kinds, seed=2, dtype=dtype)
     if ties:  # weights on a grid: exact ties between candidates are frequent
         for layer in model.layers:
             layer.weight[...] = np.round(8 * layer.weight) / 8
