@@ -40,13 +40,12 @@ estimator_defaults``; the exploration that led there is summarised here):
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import check_choice, check_positive_float, check_positive_int
 from .data import Standardizer
 from .losses import LOSSES
 from .network import LMM
@@ -226,21 +225,22 @@ class MaxPlusClassifier(ClassifierMixin, BaseEstimator):
         return np.ascontiguousarray(X, dtype=self.dtype)
 
     def _check_params(self) -> None:
-        for name in ("n_linear", "n_minplus", "steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        lr = self.lr
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < np.inf:
-            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-        choices = {"step": STEP_RULES, "loss": LOSSES, "method": METHODS}
-        choices["dtype"] = ("float32", "float64")
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {', '.join(map(repr, allowed))}, "
-                    f"got {getattr(self, name)!r}"
-                )
+        """The constructor's parameters, checked as :func:`maxplus.fit` checks them;
+        every bad one is a ``ValueError`` (what scikit-learn expects)."""
+        choices = {
+            "step": STEP_RULES,
+            "loss": LOSSES,
+            "method": METHODS,
+            "dtype": ("float32", "float64"),
+        }
+        try:
+            for name in ("n_linear", "n_minplus", "steps"):
+                check_positive_int(name, getattr(self, name))
+            check_positive_float("lr", self.lr)
+            for name, allowed in choices.items():
+                check_choice(name, getattr(self, name), allowed)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
         resolve_q(self.objective, 1)  # validates the form of the objective
 
     def __sklearn_tags__(self):
