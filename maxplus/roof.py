@@ -34,7 +34,13 @@ COLS = 256
 @nb.njit(cache=True, nogil=True)
 def _repeat_block(a, b, c, x, repeats, maximize):
     """``repeats`` passes of the ROWS×DEPTH by DEPTH×COLS product, accumulated in c, x
-    (the inner loop of :func:`maxplus.kernels.cpu_products.tropical_product`)."""
+    (the inner loop of :func:`maxplus.kernels.cpu_products.tropical_product`).
+
+    The loop body is a copy of the product kernel's on purpose: moving it into one
+    njit helper that both call (plain or ``inline="always"``) cost the product about
+    a fifth of its throughput and the roof about two fifths in
+    ``benchmarks/compare_products.py``, so the roof would no longer measure the code
+    the product runs."""
     init = -np.inf if maximize else np.inf
     c[:, :] = init
     x[:, :] = 0
