@@ -837,12 +837,6 @@ def _proc_status_bytes(key: str) -> int | None:
     return None
 
 
-if __name__ == "__main__":  # the child of measure_peak_memory
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m maxplus.speed DATA_FOLDER SPEC_JSON (internal)")
-    print(json.dumps(_memory_child(sys.argv[1], json.loads(sys.argv[2]))))
-
-
 # ----------------------------------------------------------------- time per phase
 
 
@@ -899,3 +893,9 @@ def phase_seconds(trainer, model, q: int, steps: int, rule: str = "constant", lr
     phases = {name: seconds / done for name, seconds in timer.seconds.items()}
     phases["loop"] = total / done - sum(phases.values())
     return phases
+
+
+if __name__ == "__main__":  # the child of measure_peak_memory
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m maxplus.speed DATA_FOLDER SPEC_JSON (internal)")
+    print(json.dumps(_memory_child(sys.argv[1], json.loads(sys.argv[2]))))
