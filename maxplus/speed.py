@@ -218,7 +218,9 @@ class WarmStepper:
 
     ``steps(n)`` takes ``n`` steps through :func:`maxplus.training.run` and returns
     its history (per-step ``"seconds"`` and ``"flops"``); ``step()`` takes exactly one
-    step (see :class:`ReusedLosses`).
+    step (see :class:`ReusedLosses`). The model starts from the seeded LMM, or from
+    ``start`` (parameters by :meth:`~maxplus.network.Sequential.named_parameters`
+    name, e.g. :func:`trained_parameters`).
     """
 
     def __init__(
@@ -235,6 +237,7 @@ class WarmStepper:
         seed=0,
         warmup=3,
         backend="numpy",
+        start=None,
     ):
         check_choice("method", method, METHODS)
         check_choice("loss", loss, LOSSES)
@@ -247,6 +250,8 @@ class WarmStepper:
         self.model = LMM(
             X_host.shape[1], h1, h2, n_classes, seed=seed, dtype=dtype, backend=backend
         )
+        if start is not None:  # a later iterate of the same trajectory
+            self.model.set_parameters(start)
         self.X = self.model.check_input(X)
         self.y = check_labels(y, self.X.shape[0], n_classes, self.model.xp)
         self.q = parse_objective(objective, self.X.shape[0])
@@ -320,10 +325,13 @@ def measure_step_times(
     seed=0,
     max_seconds=None,
     backend="numpy",
+    after=0,
 ) -> dict:
     """Seconds per step of each method on ``LMM(d, h1, h2, K)``, measured in one run.
 
-    Every method starts from the same parameters (``seed``), is set up and takes
+    Every method starts from the same parameters: the seeded LMM, or with ``after``
+    its iterate after that many worst-sample steps (:func:`trained_parameters`, which
+    is where training spends most of its steps); each is set up and takes
     ``warmup`` untimed steps, then all take steps in interleaved rounds (a block of
     about :data:`BLOCK_SECONDS` each per round, in a rotating order) until each has
     ``steps`` timed steps or, with ``max_seconds``, has spent that many timed seconds
@@ -346,20 +354,13 @@ def measure_step_times(
     warmup = check_positive_int("warmup", warmup, minimum=0)
     if max_seconds is not None:
         max_seconds = check_positive_float("max_seconds", max_seconds)
+    after = check_positive_int("after", after, minimum=0)
+    common = dict(
+        sizes=sizes, lr=lr, dtype=dtype, objective=objective, loss=loss, seed=seed, backend=backend
+    )
+    start = trained_parameters(X, y, after, **common) if after else None
     steppers = {
-        method: WarmStepper(
-            method,
-            X,
-            y,
-            sizes=sizes,
-            lr=lr,
-            dtype=dtype,
-            objective=objective,
-            loss=loss,
-            seed=seed,
-            warmup=warmup,
-            backend=backend,
-        )
+        method: WarmStepper(method, X, y, warmup=warmup, start=start, **common)
         for method in methods
     }
     with NumbaCompilations.watching():
@@ -371,6 +372,7 @@ def measure_step_times(
         "ratios": {},
     }
     report["config"]["max_seconds"] = max_seconds
+    report["config"]["after"] = after
     for method, stepper in steppers.items():
         figures = _method_figures(stepper, seconds[method], counted[method])
         figures["compiling_steps"] = len(compiled[method])
@@ -382,6 +384,16 @@ def measure_step_times(
             if method != "sparse":
                 report["ratios"][method] = ratios(report["methods"][method], sparse)
     return report
+
+
+def trained_parameters(X, y, steps: int, **config) -> dict:  # noqa: N803
+    """Parameters of :class:`WarmStepper`'s seeded LMM (``config``: its keywords) after
+    ``steps`` constant steps of the sparse trainer, whose iterates are every method's;
+    copies, by :meth:`~maxplus.network.Sequential.named_parameters` name."""
+    stepper = WarmStepper("sparse", X, y, warmup=0, **config)
+    stepper.steps(check_positive_int("steps", steps))
+    params = stepper.model.named_parameters()
+    return {name: backends.to_numpy(array).copy() for name, array in params.items()}
 
 
 def ratios(peer: dict, sparse: dict) -> dict:
@@ -517,7 +529,8 @@ def format_step_times(report: dict, targets: dict | None = None) -> str:
         f"{config['architecture']}, {config['dtype']}, N = {config['n_samples']}; "
         f"objective {config['objective']} (q = {config['q']}), {config['loss']}, "
         f"constant step lr = {config['lr']:g}",
-        f"{config['warmup']} untimed warm-up steps, then interleaved rounds: up to "
+        (f"from the iterate after {config['after']} sparse steps; " if config.get("after") else "")
+        + f"{config['warmup']} untimed warm-up steps, then interleaved rounds: up to "
         f"{config['steps']} timed steps per method"
         + (f" or {config['max_seconds']:g} s" if config.get("max_seconds") else "")
         + f"; {config['numba_threads']} numba threads"

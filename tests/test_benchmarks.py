@@ -154,6 +154,7 @@ def test_compare_training_script_prints_the_figures(capsys, tmp_path):
     script = load_script("compare_training")
     document_path = tmp_path / "training.json"
     argv = ["--dataset", "iris", "--sizes", "16,8", "--lr", "0.01", "0.001", "--steps", "3"]
+    argv += ["--after", "0", "2"]
     status = script.main([*argv, "--warmup", "1", "--no-memory", "--json", str(document_path)])
     out = capsys.readouterr().out
     assert status == 0, out
@@ -171,10 +172,12 @@ def test_compare_training_script_prints_the_figures(capsys, tmp_path):
         "lr = 0.001\n",
         "sparse state",
         "Linear(4→16) MinPlus(16→8) MaxPlus(8→3)",
+        "from the iterate after 2 sparse steps",
     ):
         assert expected in out, expected
     document = json.loads(document_path.read_text())
-    assert [run["config"]["lr"] for run in document["runs"]] == [0.01, 0.001]
+    assert [run["config"]["lr"] for run in document["runs"]] == [0.01, 0.01, 0.001, 0.001]
+    assert [run["config"]["after"] for run in document["runs"]] == [0, 2, 0, 2]
     assert document["targets"] == {"torch_tropical_gemm": 100.0, "torch_plain": 1000.0}
     assert document["memory"] is None
 
@@ -182,13 +185,14 @@ def test_compare_training_script_prints_the_figures(capsys, tmp_path):
 def test_compare_training_defaults_are_the_reference_configuration():
     args = load_script("compare_training").parse_args([])
     assert (args.dataset, args.sizes, args.dtype) == ("mnist5k", (512, 128), "float32")
-    assert args.lr == (0.01, 0.001, 0.0001)
+    assert args.lr == (0.01, 0.001, 0.0001) and args.after == [0]
     quick = load_script("compare_training").parse_args(["--quick"])
     assert quick.steps < args.steps and quick.max_seconds < args.max_seconds
 
 
 @pytest.mark.parametrize(
-    "argv", [["--sizes", "512"], ["--sizes", "a,b"], ["--steps", "0"], ["--lr", "-1"]]
+    "argv",
+    [["--sizes", "512"], ["--sizes", "a,b"], ["--steps", "0"], ["--lr", "-1"], ["--after", "-1"]],
 )
 def test_compare_training_script_refuses_bad_arguments(argv):
     with pytest.raises(SystemExit):

@@ -20,7 +20,6 @@ from maxplus.training import make_trainer
 SIZES = (16, 8)
 
 
-
 def synthetic(n, d=6, k=3, seed=0):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, d)), rng.integers(0, k, n)
@@ -131,12 +130,54 @@ def test_without_sparse_there_are_no_ratios(iris):
         ({"max_seconds": 0.0}, "max_seconds"),
         ({"sizes": (16,)}, "sizes"),
         ({"lr": -1.0}, "lr"),
+        ({"after": -1}, "after"),
     ],
 )
 def test_bad_arguments_are_named(iris, kwargs, match):
     X, y = iris
     with pytest.raises(ValueError, match=match):
         speed.measure_step_times(X, y, **{"sizes": SIZES, **kwargs})
+
+
+def test_after_starts_every_method_from_the_trained_iterate(iris, monkeypatch):
+    X, y = iris
+    dense = speed.WarmStepper("dense", X, y, sizes=SIZES, lr=0.05, warmup=0, dtype="float64")
+    dense.steps(7)
+    start = speed.trained_parameters(X, y, 7, sizes=SIZES, lr=0.05, dtype="float64")
+    for name, value in dense.model.named_parameters().items():  # the same trajectory
+        np.testing.assert_allclose(start[name], value, rtol=1e-12, atol=1e-12)
+    starts = []
+    inner = speed.WarmStepper.__init__
+
+    def spy(self, *args, **kwargs):
+        inner(self, *args, **kwargs)
+        starts.append({k: v.copy() for k, v in self.model.named_parameters().items()})
+
+    monkeypatch.setattr(speed.WarmStepper, "__init__", spy)
+    report = speed.measure_step_times(
+        X,
+        y,
+        sizes=SIZES,
+        lr=0.05,
+        dtype="float64",
+        methods=("sparse", "dense"),
+        steps=1,
+        warmup=0,
+        after=7,
+    )
+    assert report["config"]["after"] == 7
+    assert len(starts) == 3  # the trajectory's stepper, then one per method
+    for params in starts[1:]:
+        for name, value in params.items():
+            np.testing.assert_array_equal(value, start[name])
+
+
+def test_after_is_stated_in_the_table(iris):
+    X, y = iris
+    out = speed.measure_step_times(
+        X, y, sizes=SIZES, methods=("sparse", "dense"), steps=2, warmup=0, after=3
+    )
+    assert "from the iterate after 3 sparse steps" in speed.format_step_times(out)
 
 
 # --------------------------------------------------------------------- the steppers
