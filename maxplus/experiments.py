@@ -441,14 +441,21 @@ class Data:
             self._raw[name] = load_dataset(name)
         return self._raw[name]
 
+    def raw_split(self, name: str):
+        """``(X_tr, X_te, y_tr, y_te)``, unscaled: the preset's seeded split (MNIST's
+        training part cut to ``mnist_train`` samples when the preset says so)."""
+        X, y = self.raw(name)
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            X, y, test_size=self.preset.test_size, seed=self.preset.seed
+        )
+        if name == "mnist5k" and self.preset.mnist_train is not None:
+            X_tr, y_tr = X_tr[: self.preset.mnist_train], y_tr[: self.preset.mnist_train]
+        return X_tr, X_te, y_tr, y_te
+
     def split(self, name: str) -> Split:
+        """The seeded split, standardised on its training part, in float32."""
         if name not in self._splits:
-            X, y = self.raw(name)
-            X_tr, X_te, y_tr, y_te = train_test_split(
-                X, y, test_size=self.preset.test_size, seed=self.preset.seed
-            )
-            if name == "mnist5k" and self.preset.mnist_train is not None:
-                X_tr, y_tr = X_tr[: self.preset.mnist_train], y_tr[: self.preset.mnist_train]
+            X_tr, X_te, y_tr, y_te = self.raw_split(name)
             scaler = FeatureScaler().fit(X_tr)
             self._splits[name] = Split(
                 name,
@@ -1424,12 +1431,7 @@ def estimator_defaults(preset: Preset, data: Data, progress: Progress = _silent)
     claim = "estimator_defaults"
     out = Outcome()
     for name in preset.estimator_datasets:
-        X, y = data.raw(name)
-        X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, test_size=preset.test_size, seed=preset.seed
-        )
-        if name == "mnist5k" and preset.mnist_train is not None:
-            X_tr, y_tr = X_tr[: preset.mnist_train], y_tr[: preset.mnist_train]
+        X_tr, X_te, y_tr, y_te = data.raw_split(name)
         out.series[name] = {}
         variants = preset.estimator_variants if name == "iris" else ("defaults",)
         for variant in variants:
