@@ -48,19 +48,24 @@ class ProductCache:
         self.capacity = max(1, max_bytes // max(1, 8 * X.shape[0]))
         self.hits = self.misses = 0
 
-    def get(self, s: int):
-        r = self.entries.get(s)
-        if r is None:
-            self.misses += 1
-            r = np.empty(self.X.shape[0], dtype=np.float64)
-            row_products(self.X, self.X[s], r)
-            self.entries[s] = r
-            if len(self.entries) > self.capacity:
-                self.entries.popitem(last=False)
-        else:
-            self.hits += 1
+    def get(self, samples) -> list:
+        """``[r_s for s in samples]``; the missing ones computed in one pass over X."""
+        samples = [int(s) for s in samples]
+        missing = list(dict.fromkeys(s for s in samples if s not in self.entries))
+        if missing:
+            fresh = np.empty((len(missing), self.X.shape[0]), dtype=np.float64)
+            row_products(self.X, self.X[missing], fresh)
+            rows = [fresh[0]] if len(missing) == 1 else [row.copy() for row in fresh]
+            self.entries.update(zip(missing, rows, strict=True))  # each freed on its own
+        self.misses += len(missing)
+        self.hits += len(samples) - len(missing)
+        products = []
+        for s in samples:
             self.entries.move_to_end(s)
-        return r
+            products.append(self.entries[s])
+        while len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
+        return products
 
 
 def index_dtype(largest: int):
@@ -358,7 +363,7 @@ class SparseTrainer:
         self._touched.setdefault("0.weight", []).append(M)
         self._touched.setdefault("0.bias", []).append(M)
         misses = self.cache.misses
-        products = [self.cache.get(int(s)) for s in g.samples]
+        products = self.cache.get(g.samples)
         self.flops_pending += 2 * self.X.size * (self.cache.misses - misses)
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype))
         rows, cols, gains = [], [], []

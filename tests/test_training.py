@@ -209,19 +209,36 @@ def test_refresh_makes_the_cached_state_a_fresh_forward_bitwise(stack):
 
 
 @pytest.mark.parametrize("n", [1, 4, 7, 9])
-def test_row_products_sum_each_row_in_feature_order(n):
+@pytest.mark.parametrize("k", [1, 3])
+def test_row_products_sum_each_row_in_feature_order(n, k):
     """The cached products ``X x_s`` are float64 sums in increasing feature order,
-    bitwise, whichever rows are summed side by side."""
+    bitwise, whichever rows are summed side by side and however many ``x_s`` at once."""
     from maxplus.kernels.cpu_linear import row_products
 
     rng = np.random.default_rng(n)
     X = rng.standard_normal((n, 13)).astype(np.float32)
-    out = np.empty(n)
-    row_products(X, X[0], out)
-    expected = np.zeros(n)
-    for i in range(13):
-        expected += X[:, i].astype(np.float64) * np.float64(X[0, i])
-    np.testing.assert_array_equal(out, expected)
+    V = rng.standard_normal((k, 13)).astype(np.float32)
+    out = np.empty((k, n))
+    row_products(X, V, out)
+    for s in range(k):
+        expected = np.zeros(n)
+        for i in range(13):
+            expected += X[:, i].astype(np.float64) * np.float64(V[s, i])
+        np.testing.assert_array_equal(out[s], expected)
+
+
+def test_product_cache_computes_each_missing_product_once_and_drops_the_oldest():
+    from maxplus.sparse import ProductCache
+
+    X = np.random.default_rng(0).standard_normal((9, 5)).astype(np.float32)
+    cache = ProductCache(X, max_bytes=3 * 8 * 9)  # room for three products
+    first = cache.get([4, 2, 4])
+    assert (cache.misses, cache.hits) == (2, 1) and first[0] is first[2]
+    for s, r in zip([4, 2, 4], first, strict=True):
+        np.testing.assert_allclose(r, X.astype(np.float64) @ X[s].astype(np.float64), rtol=1e-12)
+    cache.get([7])
+    cache.get([5])  # a fourth product: the least recently used (2) goes
+    assert list(cache.entries) == [4, 7, 5] and cache.misses == 4
 
 
 def test_state_indices_take_the_narrowest_type_that_holds_them():

@@ -136,21 +136,24 @@ def row_product(X, xd, n):  # noqa: N803
 
 
 @nb.njit(parallel=True, cache=True)
-def row_products(X, x, out):  # noqa: N803
-    """``out[n] = X[n] · x`` accumulated in float64, each row in increasing feature
-    order (as :func:`row_product`); four rows at a time, so that their additions
-    overlap instead of waiting on each other."""
+def row_products(X, V, out):  # noqa: N803
+    """``out[s, n] = X[n] · V[s]`` accumulated in float64, each in increasing feature
+    order (as :func:`row_product`): one pass over ``X`` for all rows of ``V``, four
+    rows of ``X`` at a time so that their additions overlap instead of waiting on
+    each other."""
     N, d = X.shape  # noqa: N806
-    xd = x.astype(np.float64)
+    Vd = V.astype(np.float64)  # noqa: N806
     for c in nb.prange(N // 4):
         n = 4 * c
-        a0 = a1 = a2 = a3 = 0.0
-        for i in range(d):
-            xi = xd[i]
-            a0 += np.float64(X[n, i]) * xi
-            a1 += np.float64(X[n + 1, i]) * xi
-            a2 += np.float64(X[n + 2, i]) * xi
-            a3 += np.float64(X[n + 3, i]) * xi
-        out[n], out[n + 1], out[n + 2], out[n + 3] = a0, a1, a2, a3
+        for s in range(Vd.shape[0]):
+            a0 = a1 = a2 = a3 = 0.0
+            for i in range(d):
+                xi = Vd[s, i]
+                a0 += np.float64(X[n, i]) * xi
+                a1 += np.float64(X[n + 1, i]) * xi
+                a2 += np.float64(X[n + 2, i]) * xi
+                a3 += np.float64(X[n + 3, i]) * xi
+            out[s, n], out[s, n + 1], out[s, n + 2], out[s, n + 3] = a0, a1, a2, a3
     for n in range(N - N % 4, N):
-        out[n] = row_product(X, xd, n)
+        for s in range(Vd.shape[0]):
+            out[s, n] = row_product(X, Vd[s], n)
