@@ -373,6 +373,50 @@ print(f"reference {reference.model.architecture}: dense step {reference_dense:.3
 del reference
 
 # %% [markdown]
+# **Along the trajectory.** The dense step costs the same at every iterate; the sparse
+# step does not. Its repair is proportional to how many selections change, and that
+# depends on where training is. One worst-sample trajectory of the book network, its
+# sparse step's seconds and its objective:
+
+# %%
+TRAJECTORY_STEPS = 60 if QUICK else 600
+along = mp.LMM(d, *BOOK_SIZES, K, seed=0, dtype="float32")
+trajectory = mp.fit(along, X, y, objective="worst", method="sparse",
+                    steps=TRAJECTORY_STEPS, step="constant", lr=LR)
+step_ms = 1e3 * np.asarray(trajectory.history["seconds"])
+window = TRAJECTORY_STEPS // 6
+for start in range(0, TRAJECTORY_STEPS, window):
+    part = step_ms[start:start + window]
+    print(f"steps {start:4d}-{start + window - 1:4d}: median {np.median(part):6.2f} ms, "
+          f"objective {trajectory.history['objective'][start]:.4f}")
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(7, 3.6))
+ax.plot(step_ms, lw=0.6, color="C0")
+ax.set_yscale("log")
+ax.set_xlabel("step")
+ax.set_ylabel("sparse step (ms)", color="C0")
+twin = ax.twinx()
+twin.plot(trajectory.history["objective"], color="C3", lw=1)
+twin.set_ylabel("worst-sample loss", color="C3")
+ax.set_title(f"the sparse step along one trajectory, lr = {LR:g}")
+plt.show()
+
+# %% [markdown]
+# The side-by-side measurement can therefore start later: `after=S` hands every method
+# the iterate after S steps (the same for all, since their iterates agree), which is
+# `compare_training.py --after S`. From the last iterate of the trajectory above (passed
+# as `start`, so that it is not trained again):
+
+# %%
+later = speed.measure_step_times(
+    X, y, sizes=BOOK_SIZES, lr=LR, methods=tuple(m for m in methods if m != "torch_plain"),
+    steps=6 if QUICK else 50, warmup=1 if QUICK else 3, max_seconds=0.5 if QUICK else 6.0,
+    after=TRAJECTORY_STEPS, start=along.named_parameters(),
+)
+print(speed.format_step_times(later, TARGETS))
+
+# %% [markdown]
 # The book configuration, in one picture: seconds per step against FLOPs per step, for
 # every method. A method that executed its FLOPs at the same rate as another would sit
 # on the same diagonal; the vertical distance between the diagonals is the rate.

@@ -326,12 +326,15 @@ def measure_step_times(
     max_seconds=None,
     backend="numpy",
     after=0,
+    start=None,
 ) -> dict:
     """Seconds per step of each method on ``LMM(d, h1, h2, K)``, measured in one run.
 
     Every method starts from the same parameters: the seeded LMM, or with ``after``
-    its iterate after that many worst-sample steps (:func:`trained_parameters`, which
-    is where training spends most of its steps); each is set up and takes
+    its iterate after that many steps of the same objective (:func:`trained_parameters`, which
+    is where training spends most of its steps; ``start`` passes those parameters when
+    they are at hand, by :meth:`~maxplus.network.Sequential.named_parameters` name, so
+    that they are not trained again); each is set up and takes
     ``warmup`` untimed steps, then all take steps in interleaved rounds (a block of
     about :data:`BLOCK_SECONDS` each per round, in a rotating order) until each has
     ``steps`` timed steps or, with ``max_seconds``, has spent that many timed seconds
@@ -358,7 +361,10 @@ def measure_step_times(
     common = dict(
         sizes=sizes, lr=lr, dtype=dtype, objective=objective, loss=loss, seed=seed, backend=backend
     )
-    start = trained_parameters(X, y, after, **common) if after else None
+    if start is not None and not after:
+        raise ValueError("start needs after: the number of steps that led to it")
+    if after and start is None:
+        start = trained_parameters(X, y, after, **common)
     steppers = {
         method: WarmStepper(method, X, y, warmup=warmup, start=start, **common)
         for method in methods

@@ -131,6 +131,7 @@ def test_without_sparse_there_are_no_ratios(iris):
         ({"sizes": (16,)}, "sizes"),
         ({"lr": -1.0}, "lr"),
         ({"after": -1}, "after"),
+        ({"start": {}}, "after"),
     ],
 )
 def test_bad_arguments_are_named(iris, kwargs, match):
