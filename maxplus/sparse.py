@@ -247,6 +247,7 @@ class SparseTrainer:
         cols = log.columns.view
         width = min(self.Z.shape[1], cols.size)
         count = np.zeros(batch.size, dtype=np.int64)
+        visited = np.zeros(batch.size, dtype=np.int64)
         idx = np.empty((batch.size, width), dtype=np.int64)
         old = np.empty((batch.size, width), dtype=self.Z.dtype)
         lin = self.model.layers[0]
@@ -267,9 +268,10 @@ class SparseTrainer:
             count,
             idx,
             old,
+            visited,
         )
         self.repair(batch, count, idx, old, first)
-        n_pairs = int(count.sum())
+        n_pairs = int(visited.sum())
         d = self.X.shape[1]
         q = log.coefs.view.shape[1]
         self.flops_pending += (2 * d + 1) * n_pairs if self.exact else 3 * n_pairs * q

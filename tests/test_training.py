@@ -208,6 +208,39 @@ def test_refresh_makes_the_cached_state_a_fresh_forward_bitwise(stack):
     assert trainer.info()["refreshes"] == 12  # each restarts the count to the periodic one
 
 
+@pytest.mark.parametrize("exact", [False, True])
+def test_catch_up_lists_only_the_columns_whose_value_changed(exact):
+    """A logged move that rounds to nothing (here a zero coefficient) is brought up to
+    date (``visited``) but not listed: nothing downstream of it changed."""
+    from maxplus.kernels.cpu_linear import catch_up, linear, row_products
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((5, 4)).astype(np.float32)
+    W, b = rng.standard_normal((3, 4)).astype(np.float32), np.zeros(3, np.float32)
+    Z = linear(X, W, b)
+    before = Z.copy()
+    coefs = np.array([[0.0], [0.5]], dtype=np.float32)  # columns 0 and 2 of step 0
+    cols = np.array([0, 2])
+    W[cols] -= coefs * X[1]
+    b[cols] -= coefs[:, 0]
+    products = np.empty((1, 5))
+    row_products(X, X[1:2], products)
+    count, visited = np.zeros(5, np.int64), np.zeros(5, np.int64)
+    idx, old = np.empty((5, 3), np.int64), np.empty((5, 3), np.float32)
+    batch, first = np.arange(5), np.zeros(5, np.int64)
+    step_ptr, step_rows = np.array([0, 2]), np.zeros((1, 1), np.int64)
+    catch_up(
+        Z, X, W, b, exact, batch, first, step_ptr, cols, coefs, step_rows, products,
+        count, idx, old, visited,
+    )  # fmt: skip
+    changed = Z[:, 2] != before[:, 2]
+    assert changed.any() and np.array_equal(Z[:, 0], before[:, 0])
+    np.testing.assert_array_equal(visited, 2)
+    np.testing.assert_array_equal(count, changed.astype(np.int64))
+    for n in np.flatnonzero(changed):
+        assert idx[n, 0] == 2 and old[n, 0] == before[n, 2]
+
+
 @pytest.mark.parametrize("n", [1, 4, 7, 9])
 @pytest.mark.parametrize("k", [1, 3])
 def test_row_products_sum_each_row_in_feature_order(n, k):

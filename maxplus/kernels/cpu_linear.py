@@ -63,6 +63,7 @@ def catch_up(
     count,
     idx,
     old,
+    visited,
 ):
     """Bring the rows ``batch`` of ``Z`` up to date after the logged steps.
 
@@ -70,9 +71,10 @@ def catch_up(
     ``-Σ_s coefs[e, s] x_{s}`` (and ``b`` likewise), ``products[step_rows[k, s]]``
     holding ``X x_s``; sample ``batch[j]`` has seen the steps before ``first[j]``.
     Cached: ``z −= Σ coef (X x_s + 1)`` summed in float64 then applied once; exact
-    (``exact``): the entry is recomputed with :func:`linear_entry`. The changed
-    columns of each sample and their previous values go to ``count``, ``idx``,
-    ``old``.
+    (``exact``): the entry is recomputed with :func:`linear_entry`. The columns of
+    each sample whose value changed, and their previous values, go to ``count``,
+    ``idx``, ``old`` (a move that rounds to nothing changes nothing downstream, so it
+    is not listed); ``visited[j]`` counts the entries brought up to date.
     """
     B = batch.shape[0]  # noqa: N806
     h = Z.shape[1]
@@ -95,12 +97,18 @@ def catch_up(
                     if not exact:  # exact mode recomputes the entry below instead
                         for s in range(coefs.shape[1]):
                             acc[m] += coefs[e, s] * (products[step_rows[k, s], n] + 1.0)
+            kept = 0
             for t in range(cnt):
                 m = idx[j, t]
                 marked[m] = False
-                old[j, t] = Z[n, m]
-                Z[n, m] = linear_entry(X, W, b, n, m) if exact else Z[n, m] - acc[m]
-            count[j] = cnt
+                z_old = Z[n, m]
+                Z[n, m] = linear_entry(X, W, b, n, m) if exact else z_old - acc[m]
+                if Z[n, m] != z_old:
+                    idx[j, kept] = m
+                    old[j, kept] = z_old
+                    kept += 1
+            count[j] = kept
+            visited[j] = cnt
 
 
 @nb.njit(parallel=True, cache=True)
