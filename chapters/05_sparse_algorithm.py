@@ -198,6 +198,9 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 # its selection $S_{nj}$ the lowest index among the best. After a step, some inputs
 # $h_{ni}$ have changed (the columns $M$ of $Z$ for the min-plus layer, the outputs that
 # changed below for the max-plus layer) and at most $qK$ weights $W_{ji}$ have changed.
+# Only values that actually changed count: once the worst sample's tree runs through a
+# single linear unit, its coefficient $\zeta_m = \sum_k \delta_k$ is zero up to rounding
+# and the move of that column usually rounds to nothing, so the column is not listed.
 # For each sample the repair (`maxplus.kernels.cpu_repair.repair_layer`) does:
 #
 # 1. **Follow.** Every output that selects a changed input takes the new value
