@@ -498,9 +498,9 @@ print(f"x_n · x* + 1 for the first worst sample (n* = {worst}): min {r.min():.2
 # %%
 lrs = (0.01, 0.001) if QUICK else (0.01, 0.001, 0.0001)
 churn_steps = 6 if QUICK else 30
-churn = {}
+churn, churned = {}, {}
 for lr in lrs:
-    stepper = speed.WarmStepper("sparse", X, y, sizes=BOOK_SIZES, lr=lr, warmup=1)
+    stepper = churned[lr] = speed.WarmStepper("sparse", X, y, sizes=BOOK_SIZES, lr=lr, warmup=1)
     before = dict(stepper.trainer.counters)
     history = stepper.steps(churn_steps)
     per_step = {k: (stepper.trainer.counters[k] - before[k]) / churn_steps for k in before}
@@ -536,10 +536,11 @@ plt.show()
 # **The repair is the step.** The trainer repairs lazily: a step only logs what moved,
 # and the next call of `losses` brings every sample that could be among the worst up to
 # date. Timing each call of the trainer's protocol inside `mp.fit`'s loop
-# (`maxplus.speed.phase_seconds`) separates the repair from the rest:
+# (`maxplus.speed.phase_seconds`) separates the repair from the rest, over the next
+# steps of the trajectory counted above at the learning rate `LR`:
 
 # %%
-stepper = speed.WarmStepper("sparse", X, y, sizes=BOOK_SIZES, lr=LR, warmup=1)
+stepper = churned[LR]
 phases = speed.phase_seconds(stepper.trainer, stepper.model, stepper.q, churn_steps, lr=LR)
 labels = {"losses": "losses (the repair)", "gradient": "gradient (the trees)",
           "apply": "apply (update, X x*, bounds)"}
