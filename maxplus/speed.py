@@ -251,7 +251,8 @@ class WarmStepper:
             X_host.shape[1], h1, h2, n_classes, seed=seed, dtype=dtype, backend=backend
         )
         if start is not None:  # a later iterate of the same trajectory
-            self.model.set_parameters(start)
+            xp = self.model.xp
+            self.model.set_parameters({k: backends.asarray_like(v, xp) for k, v in start.items()})
         self.X = self.model.check_input(X)
         self.y = check_labels(y, self.X.shape[0], n_classes, self.model.xp)
         self.q = parse_objective(objective, self.X.shape[0])
@@ -330,13 +331,12 @@ def measure_step_times(
 ) -> dict:
     """Seconds per step of each method on ``LMM(d, h1, h2, K)``, measured in one run.
 
-    Every method starts from the same parameters: the seeded LMM, or with ``after``
-    its iterate after that many steps of the same objective (:func:`trained_parameters`, which
-    is where training spends most of its steps; ``start`` passes those parameters when
-    they are at hand, by :meth:`~maxplus.network.Sequential.named_parameters` name, so
-    that they are not trained again); each is set up and takes
-    ``warmup`` untimed steps, then all take steps in interleaved rounds (a block of
-    about :data:`BLOCK_SECONDS` each per round, in a rotating order) until each has
+    Every method starts from the same parameters: the seeded LMM or, with ``after``,
+    its iterate after that many steps of the same objective (:func:`trained_parameters`;
+    pass them as ``start`` when they are at hand, so that they are not trained again);
+    each is set up and takes ``warmup`` untimed steps, then all take steps in
+    interleaved rounds (a block of about :data:`BLOCK_SECONDS` each per round, in a
+    rotating order) until each has
     ``steps`` timed steps or, with ``max_seconds``, has spent that many timed seconds
     (at least one step each; set-up and warm-up are not counted).
 
