@@ -904,6 +904,9 @@ else:
 #   of dependent memory accesses. The realised share of the FLOP ratio, printed above,
 #   measures the gap; `python benchmarks/compare_training.py` measures the issue's
 #   targets at the reference configuration.
+# - The sparse step's cost depends on the iterate: it is highest in the first steps,
+#   when selections change most, and falls as the objective levels off. A side-by-side
+#   measurement therefore says where it started (`after=`, `--after`).
 # - The sparse trainer's state is $O(N (h_1 + h_2 + K))$, linear in both, at a constant
 #   number of bytes per sample and unit (measured above); the computational trees are
 #   never stored.
