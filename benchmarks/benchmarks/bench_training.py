@@ -8,7 +8,9 @@ the sparse trainer's forward state are not timed); ``time_step`` takes exactly o
 step through :func:`maxplus.training.run`, the loop of ``mp.fit``, so the state
 advances from call to call as in training. The peers are PyTorch autograd with
 tropical-gemm's kernels and with plain broadcasting (an ``N × h2 × h1`` tensor:
-seconds and GBs per step at the reference size).
+seconds and GBs per step at the reference size). ``TrainingStepLater`` times the
+sparse step from the iterate after :data:`AFTER` steps instead, where its cost has
+fallen (``benchmarks/compare_training.py --after``).
 
 Counted FLOPs per step, their ratio and the share of it that the time ratio
 realises are tracked too (:mod:`maxplus.speed`, the measurement that
@@ -25,6 +27,9 @@ CONFIGS = list(TRAINING_CONFIGS)
 LR = 0.01
 #: Untimed steps in ``setup`` (numba compilation, first allocations).
 WARMUP = 3
+#: ``TrainingStepLater`` starts from the iterate after this many steps: at ``LR`` on
+#: MNIST the objective has levelled off there (chapter 7 plots the trajectory).
+AFTER = 300
 
 
 class _TrainingStep:
@@ -33,12 +38,23 @@ class _TrainingStep:
     param_names = ["configuration", "method"]
     backend = "numpy"
     warmup_steps = WARMUP
+    after = 0  # start from the iterate after this many steps (0: the seeded LMM)
 
     def setup(self, configuration, method):
         require_method(method)
         X, y, sizes = training_problem(configuration)
+        start = None
+        if self.after:
+            start = speed.trained_parameters(X, y, self.after, sizes=sizes, lr=LR)
         self.stepper = speed.WarmStepper(
-            method, X, y, sizes=sizes, lr=LR, warmup=self.warmup_steps, backend=self.backend
+            method,
+            X,
+            y,
+            sizes=sizes,
+            lr=LR,
+            warmup=self.warmup_steps,
+            backend=self.backend,
+            start=start,
         )
 
     def time_step(self, configuration, method):
@@ -59,6 +75,16 @@ class TrainingStep(_TrainingStep):
         return speed.trainer_state_bytes(self.stepper.trainer)["per_sample"]
 
     track_state_bytes.unit = "bytes"
+
+
+class TrainingStepLater(_TrainingStep):
+    """The sparse step from the iterate after :data:`AFTER` steps, where training
+    spends most of its steps; it costs less than the first steps' (a dense step costs
+    the same at every iterate)."""
+
+    params = [CONFIGS, ["sparse"]]
+    after = AFTER
+    timeout = 300
 
 
 class TorchStep(_TrainingStep):
