@@ -122,20 +122,53 @@ def unlisted(S2, n, j, i):  # noqa: N803
 # (H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv)
 
 
+@nb.njit(cache=True, inline="always")
+def threshold_terms(t, t3, gh, gw, r3, other, unl):
+    """Fold one output into an input's running thresholds ``(t, t3)``: the output
+    (goodness ``gh``, bound ``r3``, the input's weight goodness ``gw``) counts for
+    ``t`` when it does not select the input (``other``), for ``t3`` when the input
+    is not listed for it either (``unl``)."""
+    v = gh - gw
+    t = v if (other & (v < t)) else t
+    v3 = r3 - gw
+    t3 = v3 if (other & unl & (v3 < t3)) else t3
+    return t, t3
+
+
+@nb.njit(cache=True, inline="always")
+def store_thresholds(st, n, i, t, t3, margin):
+    """``T[n, i]`` and ``T3[n, i]`` from the exact minima ``t`` and ``t3``."""
+    st[4][n, i] = t + st[6][n] - margin
+    st[5][n, i] = t3 - margin
+
+
 @nb.njit(cache=True)
 def thresholds(WT, st, n, i, margin, maximize):  # noqa: N803
     """Recompute ``T[n, i]`` and ``T3[n, i]`` from the current outputs."""
-    H, S, S2, R3, T, T3, Dt = st[0], st[1], st[2], st[3], st[4], st[5], st[6]  # noqa: N806
+    H, S, S2, R3 = st[0], st[1], st[2], st[3]  # noqa: N806
     t = np.inf
     t3 = np.inf
     for j in range(WT.shape[1]):
-        gw = good(WT[i, j], maximize)
-        v = good(H[n, j], maximize) - gw
-        t = v if (S[n, j] != i and v < t) else t
-        v3 = R3[n, j] - gw
-        t3 = v3 if (v3 < t3 and S[n, j] != i and unlisted(S2, n, j, i)) else t3
-    T[n, i] = t + Dt[n] - margin
-    T3[n, i] = t3 - margin
+        gh, gw = good(H[n, j], maximize), good(WT[i, j], maximize)
+        t, t3 = threshold_terms(t, t3, gh, gw, R3[n, j], S[n, j] != i, unlisted(S2, n, j, i))
+    store_thresholds(st, n, i, t, t3, margin)
+
+
+@nb.njit(cache=True, inline="always")
+def lost_output(W, st, n, j, s, g_out, margin, maximize):  # noqa: N803
+    """Input ``s`` no longer holds output ``j``, now of goodness ``g_out``: its
+    takeover threshold ``T[n, s]`` takes in the gap back to that output."""
+    T, Dt = st[4], st[6]  # noqa: N806
+    T[n, s] = min(T[n, s], g_out - good(W[j, s], maximize) + Dt[n] - margin)
+
+
+@nb.njit(cache=True, inline="always")
+def under_bound(W, st, n, j, i, g, margin, maximize):  # noqa: N803
+    """Input ``i``'s candidate for output ``j`` (goodness ``g``) is neither selected
+    nor listed: ``R3[n, j]`` is raised to cover it and ``T3[n, i]`` takes the bound in."""
+    R3, T3, Dr = st[3], st[5], st[7]  # noqa: N806
+    R3[n, j] = max(R3[n, j], g + margin - Dr[n])
+    T3[n, i] = min(T3[n, i], R3[n, j] - good(W[j, i], maximize) - margin)
 
 
 @nb.njit(cache=True)
@@ -209,14 +242,14 @@ def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i
     """Output ``j`` of sample ``n``: its selected candidate got worse (already in
     ``H``) and ``listed`` is :func:`best_listed`'s answer for it. ``top_g``, ``top_i``
     and ``mark`` (all ``False``, length ``n_in``) are scratch."""
-    H, S, S2, R3, T, T3, Dt, Dr = st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7]  # noqa: N806
+    H, S, S2, R3, T3, Dr = st[0], st[1], st[2], st[3], st[5], st[7]  # noqa: N806
     s = S[n, j]
     g_best, i_best, k_best = listed
     if g_best > R3[n, j] + Dr[n]:  # nothing else can be as good
         if k_best >= 0:
             select(st, n, j, i_best)
             S2[n, j * SECONDS + k_best], H[n, j] = s, W[j, i_best] + Hin[n, i_best]
-            T[n, s] = min(T[n, s], g_best - good(W[j, s], maximize) + Dt[n] - margin)
+            lost_output(W, st, n, j, s, g_best, margin, maximize)
             work[n, SWAPS] += 1
         return
     best, i1, g_rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i)
@@ -229,7 +262,7 @@ def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i
         T3[n, i] = v if (not mark[i] and v < T3[n, i]) else T3[n, i]
     mark_listed(S2, n, j, i1, mark, False)
     if i1 != s:
-        T[n, s] = min(T[n, s], good(best, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
+        lost_output(W, st, n, j, s, good(best, maximize), margin, maximize)
     work[n, RESCANS] += 1
 
 
@@ -238,7 +271,7 @@ def take_over(W, Hin, st, n, j, i, cand, margin, maximize):  # noqa: N803
     """Input ``i`` with candidate value ``cand`` takes output ``j`` over; the old
     selection becomes a runner-up, in ``i``'s place if ``i`` was one, else in a free
     place, else in place of the worst runner-up, which joins the rest under ``R3``."""
-    H, S, S2, R3, T, T3, Dt, Dr = st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7]  # noqa: N806
+    H, S, S2 = st[0], st[1], st[2]  # noqa: N806
     s = S[n, j]
     place, free = -1, -1
     for k in range(SECONDS):
@@ -255,10 +288,8 @@ def take_over(W, Hin, st, n, j, i, cand, margin, maximize):  # noqa: N803
             if k_worst < 0 or beats(g_worst, S2[n, j * SECONDS + k_worst], g, c):
                 k_worst, g_worst = k, g
         place = k_worst
-        worst = S2[n, j * SECONDS + k_worst]
-        R3[n, j] = max(R3[n, j], g_worst + margin - Dr[n])
-        T3[n, worst] = min(T3[n, worst], R3[n, j] - good(W[j, worst], maximize) - margin)
-    T[n, s] = min(T[n, s], good(cand, maximize) - good(W[j, s], maximize) + Dt[n] - margin)
+        under_bound(W, st, n, j, S2[n, j * SECONDS + k_worst], g_worst, margin, maximize)
+    lost_output(W, st, n, j, s, good(cand, maximize), margin, maximize)
     select(st, n, j, i)
     S2[n, j * SECONDS + place] = s
     H[n, j] = cand
@@ -280,7 +311,8 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
 
     ``Hin`` holds the new inputs; the ``b``-th sample of the batch changed
     ``ci_count[b]`` of them, ``ci_idx[b, :count]``, whose previous values are
-    ``ci_old[b, :count]``. Weights ``(w_rows[e], w_cols[e])`` for ``e ≥ w_first[b]``
+    ``ci_old[b, :count]`` (only inputs whose value differs are listed: every producer,
+    the linear catch-up and refresh and each layer's changed outputs, filters so). Weights ``(w_rows[e], w_cols[e])`` for ``e ≥ w_first[b]``
     may have changed since (``W``, ``WT`` hold the new values; listing one that did
     not, or twice, is harmless); ``w_gain[b]`` bounds how far any weight's goodness
     moved since, up or down. Writes the changed outputs into ``co_count[b]``,
@@ -365,8 +397,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     touch(H, n, j, old, touched, touched_list, counts)
                     take_over(W, Hin, st, n, j, i, cand, margin, maximize)
                 elif unlisted(S2, n, j, i):  # R3 covers it, T3 with its new weight
-                    R3[n, j] = max(R3[n, j], g + margin - Dr[n])
-                    T3[n, i] = min(T3[n, i], R3[n, j] - good(W[j, i], maximize) - margin)
+                    under_bound(W, st, n, j, i, g, margin, maximize)
             n_passed = 0
             # improved inputs past a threshold, too
             for t in range(count):
@@ -406,12 +437,8 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     raised = gv + lift
                     r3 = raised if (keep & unl & (raised > r3)) else r3
                     R3[n, j] = r3
-                    v = gh - gw
-                    t = v if (keep & (v < t)) else t
-                    v3 = r3 - gw
-                    t3 = v3 if (keep & unl & (v3 < t3)) else t3
-                T[n, i] = t + Dt[n] - margin
-                T3[n, i] = t3 - margin
+                    t, t3 = threshold_terms(t, t3, gh, gw, r3, keep, unl)
+                store_thresholds(st, n, i, t, t3, margin)
                 if any_take:
                     for j in range(n_out):
                         if take[j]:
