@@ -245,12 +245,15 @@ def test_catch_up_lists_only_the_columns_whose_value_changed(exact):
 @pytest.mark.parametrize("k", [1, 3])
 def test_row_products_sum_each_row_in_feature_order(n, k):
     """The cached products ``X x_s`` are float64 sums in increasing feature order,
-    bitwise, whichever rows are summed side by side and however many ``x_s`` at once."""
+    bitwise, whichever rows are summed side by side and however many ``x_s`` at once;
+    the zero features of ``x_s``, skipped, change no bit (negative ``X`` included)."""
     from maxplus.kernels.cpu_linear import row_products
 
     rng = np.random.default_rng(n)
     X = rng.standard_normal((n, 13)).astype(np.float32)
     V = rng.standard_normal((k, 13)).astype(np.float32)
+    V[:, ::3] = 0.0
+    X[:, 1::4] = 0.0
     out = np.empty((k, n))
     row_products(X, V, out)
     for s in range(k):
