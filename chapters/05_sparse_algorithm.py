@@ -252,20 +252,37 @@ print(f"repair FLOPs of the step: {trainer.repair_flops():,} "
 # %% [markdown]
 # ## Lazy synchronisation, refreshes and the exact mode
 #
-# **Only the samples that might be among the $q$ worst need exact losses.** A step
-# moves each $z_{nm}$ by at most $\sum_s \max_m |\eta G_{sm}|\,|r_s[n] + 1|$; a
-# tropical layer moves its outputs by at most the largest move of its inputs plus the
-# largest move of its weights (a max or a min of sums is 1-Lipschitz in the sup norm);
-# and the cross-entropy moves by at most twice the largest move of the scores (its
-# gradient $\mathrm{softmax}(s) - e_y$ has $\ell_1$ norm at most 2). So after each step
-# the trainer adds to every sample's bound
+# **Only the samples that might be among the $q$ worst need exact losses.** Each
+# sample keeps its loss $\ell_n$ as it was at its last synchronisation and a bound
+# $\beta_n$ on how far it can have *risen* since. Three facts give the bound:
+#
+# - a max or a min of sums rises (falls) at most as far as the largest rise (fall) of
+#   its inputs and weights, so every score does;
+# - a min-plus unit rises at most as far as the candidate it selected,
+#   $u_j \le B_{j\sigma_j} + z_{\sigma_j}$: when the first tropical layer is min-plus,
+#   only the linear units it selected at the sample's last synchronisation can raise
+#   it (a max-plus first layer likewise falls only with the units it selected);
+# - both losses rise at most by the largest rise of a score plus the fall of the
+#   label's score, $\Delta\ell \le \max_k \Delta s_k - \Delta s_y$.
+#
+# A step moves $z_{nm}$, for the moved linear units $m$, by
+# $\Delta z_{nm} = -\sum_s \eta G_{sm}\,(r_s[n] + 1)$. So after each step the trainer
+# adds to every sample's bound
 #
 # $$
-# \beta_n \mathrel{+}= 2\Bigl(\sum_s \max_m |\eta G_{sm}|\,|r_s[n] + 1|
-#   + \sum_{\text{tropical layers}} \max |\eta\, g_W|\Bigr),
+# \beta_n \mathrel{+}= \max_{m \in M_n^\uparrow} (\Delta z_{nm})^+
+#   + \max_{m \in M_n^\downarrow} (-\Delta z_{nm})^+
+#   + \sum_{\text{tropical layers}} \bigl(\max (-\eta\, g_W)^+ + \max (\eta\, g_W)^+\bigr)
+#   + \rho,
 # $$ (eq-loss-bound)
 #
-# $O(N)$ work, and keeps its stored loss $\ell_n$ as it was. Before the next step it
+# where $M_n^\uparrow$ ($M_n^\downarrow$) are the moved units the sample's first layer
+# selects, or all of them in the direction that layer passes on, and $\rho$ covers
+# rounding (a margin for the evaluation of the loss is added once per waiting
+# sample). This is $O(N)$ work per step. For worst-sample cross-entropy the large
+# coefficient $|\delta_y| \approx 1$ sits on the one unit the worst sample's label
+# reaches, whose rise a sample feels only if its own min-plus layer selects that
+# unit; the other units carry the small $\delta_k$. Before the next step the trainer
 # computes the $q$-th largest lower bound $\ell_n - \beta_n$ and synchronises only the
 # samples whose upper bound $\ell_n + \beta_n$ reaches it: the others cannot be among the
 # $q$ worst. A sample that waits is caught up later by replaying the logged steps (the

@@ -15,7 +15,7 @@ sample. The step is logged, and a sample's state is *repaired* when it is needed
 3. **losses** of the samples whose scores changed.
 
 **Lazy synchronisation**: ``losses(q)`` brings up to date only the samples whose
-loss, within a bound on how far it can have moved since their last repair, may be
+loss, within a bound on how far it can have risen since their last repair, may be
 among the ``q`` largest; the others catch up with the log later. Every
 ``refresh_every`` steps ``Z`` is recomputed exactly and every sample repaired, which
 bounds the rounding drift of the cached updates (:meth:`SparseTrainer.drift_bound`).
@@ -30,6 +30,7 @@ import numpy as np
 
 from . import flops, gradients
 from .kernels import cpu_repair
+from .kernels.cpu_bounds import raise_bounds
 from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, row_products
 from .kernels.cpu_losses import row_loss_gradients, row_losses
 from .losses import loss_flops
@@ -159,11 +160,14 @@ class SparseTrainer:
     """Trains by tree subgradients and repairs the stored forward state lazily.
 
     After a step only the samples that may be among the ``q`` worst are brought up
-    to date: each sample accumulates a bound on how far its loss may have moved
-    since it was last synchronised (the network is 1-Lipschitz in the sup norm, the
-    loss 2-Lipschitz in the scores), and a sample whose bound cannot reach the
-    ``q``-th largest loss waits. Every ``refresh_every`` steps every sample is
-    synchronised and ``Z`` recomputed exactly (ending the cached updates' drift).
+    to date: each sample accumulates a bound on how far its loss may have risen
+    since it was last synchronised (every score rises and falls at most as far as
+    its inputs and weights, a min-plus unit rises only with the input it selected,
+    and the loss rises at most by a score's rise plus the label score's fall; see
+    :mod:`maxplus.kernels.cpu_bounds`), plus a rounding margin, and a sample whose
+    bound cannot reach the ``q``-th largest loss waits. Every ``refresh_every``
+    steps every sample is synchronised and ``Z`` recomputed exactly (ending the
+    cached updates' drift).
     The selected samples, their trees and the objective are exact at every step.
     """
 
@@ -188,9 +192,12 @@ class SparseTrainer:
             Hin = self.layers[-1].H
         self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)
         self.L = row_losses(self.scores, y, loss)
-        self.bound = np.zeros(N)  # how far each loss may have moved since its sync
+        self.bound = np.zeros(N)  # how far each loss may have risen since its sync
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
         self.log = StepLog(N, [state.layer.weight.shape[1] for state in self.layers], model.dtype)
+        self.x_l1 = float(np.abs(X).sum(axis=1).max(initial=0))
+        self.x_max = float(np.abs(X).max(initial=0))
+        self.measure_scales()
 
     # ---- state -----------------------------------------------------------------
     @property
@@ -218,16 +225,44 @@ class SparseTrainer:
         """
         if self.exact:
             return 0.0
-        lin = self.model.layers[0]
         u = float(np.finfo(self.Z.dtype).eps)
         d = self.X.shape[1]
-        x_l1 = float(np.abs(self.X).sum(axis=1).max(initial=0))
-        s1 = x_l1 * float(np.abs(lin.weight).max()) + float(np.abs(lin.bias).max())
+        s1 = self.linear_scale()
         z_max = float(np.abs(self.Z).max(initial=0))
         t = len(self.log)
         c = self.log.coef_max_sum
         max_sq_norm = float(np.max(np.sum(np.square(self.X, dtype=np.float64), axis=1), initial=0))
         return u * (3 * c * (max_sq_norm + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
+
+    def linear_scale(self) -> float:
+        """``S1 = max_n ‖x_n‖₁ max|A| + max|b|``, which bounds every ``|z_nm|``."""
+        lin = self.model.layers[0]
+        return self.x_l1 * float(np.abs(lin.weight).max()) + float(np.abs(lin.bias).max())
+
+    def measure_scales(self) -> None:
+        """Magnitudes the rounding margins of the loss bounds start from (at a refresh):
+        ``S1``, the largest parameters, and ``max|Z| + Σ_l max|H_l|``."""
+        lin = self.model.layers[0]
+        self.a_max = float(np.abs(lin.weight).max())
+        self.b_max = float(np.abs(lin.bias).max())
+        self.value_scale = float(np.abs(self.Z).max(initial=0)) + sum(
+            float(np.abs(state.H).max(initial=0)) for state in self.layers
+        )
+
+    def rounding_margins(self):
+        """``(once, per_step)``: how far rounding can carry a computed loss past the
+        real-valued bound, once per waiting sample (its loss evaluated then and now:
+        the tropical sums, the linear sums in exact mode, the float64 loss) and per
+        logged step (the rounded parameter update and catch-up). With ``c`` the
+        logged ``Σ max|ηζ|``, ``S1 ≤ max‖x‖₁ (max|A| + c max|x|) + max|b| + c``."""
+        u = float(np.finfo(self.Z.dtype).eps)
+        c = self.log.coef_max_sum
+        s1 = self.x_l1 * (self.a_max + c * self.x_max) + self.b_max + c
+        scale = self.value_scale
+        d = self.X.shape[1]
+        loss_rounding = 64 * float(np.finfo(np.float64).eps) * (1 + scale)
+        once = 2 * u * (scale + (d + 1) * s1 * self.exact) + loss_rounding
+        return once, u * (s1 + 2 * scale)
 
     # ---- synchronisation ---------------------------------------------------------
     def synchronize(self, refresh: bool = True) -> None:
@@ -293,6 +328,7 @@ class SparseTrainer:
         self.log.clear()
         self.synced_at[:] = 0
         self.counters["refreshes"] += 1
+        self.measure_scales()
         # the tropical layers and the losses are counted by repair()
         self.flops_pending += flops.linear_forward_flops(self.model, N, cols.size)
 
@@ -323,10 +359,12 @@ class SparseTrainer:
         certainly smaller): samples that may reach the ``q``-th largest are synced.
         Without ``q`` every loss is exact."""
         if self.log:
-            lower = self.L - self.bound
+            waiting = self.bound > 0
+            slack = np.where(waiting, self.bound + self.rounding_margins()[0], 0.0)
+            lower = self.L - slack
             q = lower.size if q is None else min(q, lower.size)
             kth = np.partition(lower, lower.size - q)[lower.size - q]
-            self.sync(np.flatnonzero((self.bound > 0) & (self.L + self.bound >= kth)))
+            self.sync(np.flatnonzero(waiting & (self.L + slack >= kth)))
         return self.L
 
     def gradient(self, rows, q: int) -> gradients.SparseGradient:
@@ -342,15 +380,25 @@ class SparseTrainer:
         return {name: np.concatenate(chunks) for name, chunks in touched.items()}
 
     def apply(self, eta: float, g: gradients.SparseGradient) -> None:
-        """θ ← θ − η g on the tree's entries; log the step and raise the loss bounds."""
+        """θ ← θ − η g on the tree's entries; log the step and raise the loss bounds
+        (:func:`maxplus.kernels.cpu_bounds.raise_bounds`): the linear outputs' rise
+        and fall, every tropical layer's largest weight rise and fall, and rounding."""
         N, d = self.X.shape  # noqa: N806
         entry = self.update(eta, g)
         self.log.append(entry, g.samples)
-        # |Δz_nm| ≤ Σ_s max_m |coef_sm| |x_n·x_s + 1|; tropical layers add their weight moves
-        move = np.zeros(N)
-        for coef, r in zip(entry.coef, entry.products, strict=True):
-            move += float(np.abs(coef).max(initial=0.0)) * np.abs(r + 1.0)
-        self.bound += 2.0 * (move + float(entry.gains.sum()))
+        products = entry.products[0][None] if len(entry.products) == 1 else np.stack(entry.products)
+        first = self.layers[0]
+        weights = float(entry.rises.sum() + entry.falls.sum())
+        moved = raise_bounds(
+            self.bound,
+            first.head,
+            not first.maximize,
+            entry.columns,
+            entry.coef,
+            products,
+            weights + self.rounding_margins()[1],
+        )
+        self.value_scale += (1 + len(self.layers)) * (moved + weights)
         self.flops_pending += flops.tree_flops(self.model, g.samples.size, g) + 6 * N
         if len(self.log) >= self.refresh_every:
             self.refresh()
@@ -368,7 +416,7 @@ class SparseTrainer:
         products = self.cache.get(g.samples)
         self.flops_pending += 2 * self.X.size * (self.cache.misses - misses)
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype))
-        rows, cols, gains = [], [], []
+        rows, cols, rises, falls = [], [], [], []
         for i, entries in enumerate(g.tropical, start=1):
             step = eta * entries.values
             W = self.model.layers[i].weight
@@ -376,9 +424,11 @@ class SparseTrainer:
             self.layers[i - 1].WT[entries.cols, entries.rows] = W[entries.rows, entries.cols]
             rows.append(entries.rows)
             cols.append(entries.cols)
-            gains.append(float(np.abs(step).max(initial=0.0)))
+            falls.append(max(float(step.max(initial=0.0)), 0.0))
+            rises.append(max(-float(step.min(initial=0.0)), 0.0))
             self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
-        return LogEntry(M.astype(np.int64), coef, products, rows, cols, np.array(gains))
+        rises, falls = np.array(rises), np.array(falls)
+        return LogEntry(M.astype(np.int64), coef, products, rows, cols, rises, falls)
 
     def repair_flops(self) -> int:
         """FLOPs of the repair kernels' last calls: per output that followed its input
@@ -409,14 +459,20 @@ class SparseTrainer:
 class LogEntry:
     """One step as the lazy samples must replay it: the linear rows moved with
     their coefficients (q × |M|) and the products ``X x_s``; per tropical layer the
-    entries moved and the largest move."""
+    entries moved and the largest rise and fall of a weight."""
 
     columns: np.ndarray
     coef: np.ndarray
     products: list
     rows: list
     cols: list
-    gains: np.ndarray
+    rises: np.ndarray
+    falls: np.ndarray
+
+    @property
+    def gains(self) -> np.ndarray:
+        """Per tropical layer, the largest move of a weight, up or down."""
+        return np.maximum(self.rises, self.falls)
 
 
 WORK_NAMES = ("followed", "takeover_passes", "swaps", "rescans", "certified")

@@ -285,6 +285,72 @@ def test_state_indices_take_the_narrowest_type_that_holds_them():
     assert index_dtype(2**15) == np.int32
 
 
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("loss", ["cross_entropy", "hinge"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_waiting_sample_stays_under_its_loss_bound(stack, exact, loss, dtype):
+    """Brought up to date, a sample that waited has a loss at most its stored loss plus
+    its bound and the rounding margin; samples do wait, and some losses do rise."""
+    sizes, kinds = STACKS[stack]
+    X, y = problem(7, sizes, n=300)
+    X = X.astype(dtype)
+    model = mp.make_sequential(sizes, kinds, seed=3, dtype=dtype)
+    trainer = SparseTrainer(model, X, y, loss, exact=exact, refresh_every=10**6)
+    waited = rose = 0
+    for step in range(150):
+        rows = top_q(trainer.losses(1), 1)
+        trainer.apply(0.05, trainer.gradient(rows, 1))
+        if step % 10 == 9:
+            waiting = trainer.bound > 0
+            stored = trainer.L.copy()
+            ceiling = stored + trainer.bound + trainer.rounding_margins()[0]
+            trainer.synchronize(refresh=False)
+            assert np.all(trainer.L[waiting] <= ceiling[waiting])
+            waited += int(waiting.sum())
+            rose += int(np.sum(trainer.L[waiting] > stored[waiting]))
+    assert waited > 0 and rose > 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_move_of_one_linear_unit_stays_under_the_loss_bounds(stack, sign):
+    """One linear unit moved far, every sample waiting: only the first tropical layer's
+    selected units can pass a rise (min-plus) or a fall (max-plus) on, so samples that
+    do not select it get a bound without that move, and their losses keep under it;
+    the other direction does raise losses of samples that do not select it."""
+    from maxplus.gradients import SparseGradient, TropicalEntries
+
+    sizes, kinds = STACKS[stack]
+    X, y = problem(11, sizes, n=400)
+    model = mp.make_sequential(sizes, kinds, seed=4, dtype="float64")
+    trainer = SparseTrainer(model, X, y, "cross_entropy", refresh_every=10**6)
+    first = trainer.layers[0]
+    unit, source, coef = 1, 0, sign * 0.5
+    empty = TropicalEntries(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    g = SparseGradient(
+        np.array([unit]),
+        coef * X[[source]],
+        np.array([coef]),
+        [empty] * len(trainer.layers),
+        np.array([source]),
+        np.array([[coef]]),
+    )
+    unselected = first.head[:, unit] < 0
+    stored = trainer.L.copy()
+    trainer.apply(1.0, g)
+    move = -coef * (X @ X[source] + 1.0)  # Δz of the moved unit, per sample
+    ceiling = stored + trainer.bound + trainer.rounding_margins()[0]
+    trainer.synchronize(refresh=False)
+    assert np.all(trainer.L <= ceiling)
+    passed_on = move > 0 if first.maximize else move < 0  # the direction not restricted
+    spared = unselected & ~passed_on
+    assert spared.sum() > 0 and np.all(trainer.bound[spared] == 0)  # synchronised now
+    assert np.all(ceiling[spared] - stored[spared] < np.abs(move[spared]))
+    risen = trainer.L - stored > 1e-9
+    assert np.any(risen & unselected & passed_on)
+
+
 def test_cached_drift_bound_is_meaningful():
     sizes, kinds = STACKS["lmm"]
     X, y = problem(3, sizes)

@@ -312,10 +312,11 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     ``Hin`` holds the new inputs; the ``b``-th sample of the batch changed
     ``ci_count[b]`` of them, ``ci_idx[b, :count]``, whose previous values are
     ``ci_old[b, :count]`` (only inputs whose value differs are listed: every producer,
-    the linear catch-up and refresh and each layer's changed outputs, filters so). Weights ``(w_rows[e], w_cols[e])`` for ``e ≥ w_first[b]``
-    may have changed since (``W``, ``WT`` hold the new values; listing one that did
-    not, or twice, is harmless); ``w_gain[b]`` bounds how far any weight's goodness
-    moved since, up or down. Writes the changed outputs into ``co_count[b]``,
+    the linear catch-up and refresh and each layer's changed outputs, filters so).
+    Weights ``(w_rows[e], w_cols[e])`` for ``e ≥ w_first[b]`` may have changed since
+    (``W``, ``WT`` hold the new values; listing one that did not, or twice, is
+    harmless); ``w_gain[b]`` bounds how far any weight's goodness moved since, up or
+    down. Writes the changed outputs into ``co_count[b]``,
     ``co_idx[b]`` with their previous values in ``co_old[b]``, and counts the work
     per sample in ``work[n]``.
     """
