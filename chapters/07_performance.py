@@ -473,7 +473,10 @@ plt.show()
 # $x_n \cdot x^* + 1 \ge 1$ for *every* $n$: no sample is spared, and all of them move the
 # same way. The lazy synchronisation of the trainer repairs a sample only when its loss
 # could have reached the top, but every step raises every sample's bound on how far its
-# loss may have moved, so it can skip a sample only for a while.
+# loss may have risen, so it can skip a sample only for a while. The bound counts a
+# unit's rise only for the samples whose min-plus layer selects that unit (chapter 5):
+# the large coefficient of the worst sample's label sits on one unit, so at small steps
+# a sample waits for many steps (the *synced* column below).
 
 # %%
 initial = mp.LMM(d, *BOOK_SIZES, K, seed=0, dtype="float32")  # the measured steppers' start

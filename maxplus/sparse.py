@@ -69,6 +69,11 @@ class ProductCache:
         return products
 
 
+def largest_magnitude(a) -> float:
+    """``max |a|`` (0 for an empty array) without an ``|a|`` temporary."""
+    return max(float(a.max(initial=0)), -float(a.min(initial=0)))
+
+
 def index_dtype(largest: int):
     """The narrowest signed integer type for indices below ``largest`` (and -1): the
     repair streams every touched sample's index rows, so narrower is faster."""
@@ -246,10 +251,10 @@ class SparseTrainer:
         """Magnitudes the rounding margins of the loss bounds start from (at a refresh):
         ``S1``, the largest parameters, and ``max|Z| + Σ_l max|H_l|``."""
         lin = self.model.layers[0]
-        self.a_max = float(np.abs(lin.weight).max())
-        self.b_max = float(np.abs(lin.bias).max())
-        self.value_scale = float(np.abs(self.Z).max(initial=0)) + sum(
-            float(np.abs(state.H).max(initial=0)) for state in self.layers
+        self.a_max = largest_magnitude(lin.weight)
+        self.b_max = largest_magnitude(lin.bias)
+        self.value_scale = largest_magnitude(self.Z) + sum(
+            largest_magnitude(state.H) for state in self.layers
         )
 
     def rounding_margins(self):
