@@ -85,8 +85,7 @@ class LayerState:
     :mod:`maxplus.kernels.cpu_repair`): outputs ``H``, selections ``S``, runners-up
     ``S2`` (``SECONDS`` per output), runner bounds ``R3``, input thresholds ``T`` and
     ``T3``, the drift accumulators ``Dt`` and ``Dr``, and the groups
-    ``head``/``nxt``/``prv`` of outputs selecting each input (``used``: the
-    non-empty ones, input-major)."""
+    ``head``/``nxt``/``prv`` of outputs selecting each input."""
 
     def __init__(self, layer, Hin):  # noqa: N803
         N, n_in = Hin.shape  # noqa: N806
@@ -106,7 +105,6 @@ class LayerState:
         self.head = np.empty((N, n_in), dtype=index)  # first output selecting each input
         self.nxt = np.empty((N, n_out), dtype=index)  # next output with the same selection
         self.prv = np.empty((N, n_out), dtype=index)  # previous one (-1 for the first)
-        self.used = np.empty((n_in, N), dtype=np.uint8)  # head >= 0, input-major
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
         self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)  # previous output values
@@ -127,7 +125,6 @@ class LayerState:
             self.head,
             self.nxt,
             self.prv,
-            self.used,
         )
 
     def rebuild(self, Hin) -> None:  # noqa: N803
@@ -399,7 +396,7 @@ class SparseTrainer:
         weights = float(entry.rises.sum() + entry.falls.sum())
         moved = raise_bounds(
             self.bound,
-            first.used,
+            first.head,
             not first.maximize,
             entry.columns,
             entry.coef,

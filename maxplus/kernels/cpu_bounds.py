@@ -18,12 +18,12 @@ import numba as nb
 
 
 @nb.njit(cache=True)
-def raise_bounds(bound, used, restrict_rise, cols, coef, products, extra):  # noqa: N803
+def raise_bounds(bound, head, restrict_rise, cols, coef, products, extra):  # noqa: N803
     """``bound[n] += max_m (Δz_nm)⁺ + max_m (−Δz_nm)⁺ + extra`` over the moved columns
     ``m = cols[k]``, with ``Δz_nm = −Σ_s coef[s, k] (products[s, n] + 1)``.
 
     The rise (``restrict_rise``) or else the fall counts only where the first tropical
-    layer selects the column (``used[m, n]``, as at the sample's last
+    layer selects the column (``head[n, m] ≥ 0``, as at the sample's last
     synchronisation). Returns ``max_n max_m |Δz_nm|``."""
     N = bound.shape[0]  # noqa: N806
     q, n_cols = coef.shape
@@ -35,9 +35,10 @@ def raise_bounds(bound, used, restrict_rise, cols, coef, products, extra):  # no
             dz = 0.0
             for s in range(q):
                 dz -= coef[s, k] * (products[s, n] + 1.0)
-            if dz > rise and (not restrict_rise or used[cols[k], n]):
+            # the selection is read only where it decides (a strided read)
+            if dz > rise and (not restrict_rise or head[n, cols[k]] >= 0):
                 rise = dz
-            elif -dz > fall and (restrict_rise or used[cols[k], n]):
+            elif -dz > fall and (restrict_rise or head[n, cols[k]] >= 0):
                 fall = -dz
             largest = max(largest, abs(dz))
         bound[n] += rise + fall + extra

@@ -9,9 +9,7 @@ input ``S`` (lowest index on ties), up to :data:`SECONDS` *runners-up* ``S2``
 needed; ``-1`` marks a free place), and ``R3``, an upper bound on the goodness of
 every other candidate. Per sample ``n`` and input
 ``i`` it holds two thresholds and the group of outputs selecting ``i`` (a linked
-doubly linked list ``head``/``nxt``/``prv``; ``used[i, n]`` says whether it is
-non-empty, input-major so that the sparse trainer's loss bounds read a column
-contiguously):
+doubly linked list ``head``/``nxt``/``prv``):
 
 * ``T``: while ``g(h_i) < T − Dt``, input ``i`` cannot take over an output that
   does not select it;
@@ -121,7 +119,7 @@ def unlisted(S2, n, j, i):  # noqa: N803
 
 
 # The state of one layer, passed as a tuple:
-# (H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv, used)
+# (H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv)
 
 
 @nb.njit(cache=True, inline="always")
@@ -176,7 +174,7 @@ def under_bound(W, st, n, j, i, g, margin, maximize):  # noqa: N803
 @nb.njit(cache=True)
 def select(st, n, j, i):
     """Output ``j`` now selects input ``i``: move it between the two groups (O(1))."""
-    S, head, nxt, prv, used = st[1], st[8], st[9], st[10], st[11]  # noqa: N806
+    S, head, nxt, prv = st[1], st[8], st[9], st[10]  # noqa: N806
     old = S[n, j]
     if old == i:
         return
@@ -185,15 +183,11 @@ def select(st, n, j, i):
         nxt[n, before] = after
     else:
         head[n, old] = after
-        if after < 0:
-            used[old, n] = 0
     if after >= 0:
         prv[n, after] = before
     first = head[n, i]
     if first >= 0:
         prv[n, first] = j
-    else:
-        used[i, n] = 1
     nxt[n, j], prv[n, j] = first, -1
     head[n, i] = j
     S[n, j] = i
@@ -326,7 +320,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     ``co_idx[b]`` with their previous values in ``co_old[b]``, and counts the work
     per sample in ``work[n]``.
     """
-    H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv, used = st  # noqa: N806
+    H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
     B = batch.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     n_chunks = min(CHUNKS, B)
@@ -477,7 +471,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
 def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
     """Exact state of one layer from its inputs: selections, runners-up, bounds,
     groups, and every input's thresholds (:func:`thresholds`)."""
-    H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv, used = st  # noqa: N806
+    H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
     N = Hin.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     for n in nb.prange(N):
@@ -497,5 +491,4 @@ def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
             nxt[n, j], prv[n, j] = first, -1
             head[n, i1] = j
         for i in range(n_in):
-            used[i, n] = head[n, i] >= 0
             thresholds(WT, st, n, i, margin, maximize)
