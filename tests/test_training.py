@@ -351,6 +351,36 @@ def test_a_move_of_one_linear_unit_stays_under_the_loss_bounds(stack, sign):
     assert np.any(risen & unselected & passed_on)
 
 
+@pytest.mark.parametrize("restrict_rise", [True, False])
+def test_loss_bound_kernel_for_one_sample_equals_the_general_one(restrict_rise):
+    """One selected sample takes a shortcut (``|Δz| = |c| |r + 1|``); a second,
+    zero row of coefficients forces the general loop: the bounds agree bitwise."""
+    from maxplus.kernels.cpu_bounds import raise_bounds
+
+    rng = np.random.default_rng(8)
+    N, n_in = 300, 40  # noqa: N806
+    head = np.where(rng.random((N, n_in)) < 0.3, 2, -1).astype(np.int16)
+    cols = np.array([1, 5, 6, 17, 30])
+    coef = rng.standard_normal((1, cols.size)).astype(np.float32)
+    products = rng.standard_normal((1, N)) * 3
+    products[0, :5] = -1.0  # r + 1 = 0: no move
+    one, general = np.full(N, 0.25), np.full(N, 0.25)
+    largest_one = raise_bounds(one, head, restrict_rise, cols, coef, products, 1e-3)
+    padded = np.vstack([coef, np.zeros_like(coef)])
+    largest = raise_bounds(
+        general, head, restrict_rise, cols, padded, np.vstack([products] * 2), 1e-3
+    )
+    np.testing.assert_array_equal(one, general)
+    assert largest_one == largest
+    dz = -coef[0].astype(np.float64) * (products[0][:, None] + 1.0)
+    counted = head[:, cols] >= 0
+    restricted = dz > 0 if restrict_rise else dz < 0
+    expected = np.where(restricted & ~counted, 0.0, np.abs(dz))
+    rise = np.where(dz > 0, expected, 0.0).max(axis=1)
+    fall = np.where(dz < 0, expected, 0.0).max(axis=1)
+    np.testing.assert_allclose(one, 0.25 + rise + fall + 1e-3, rtol=1e-15)
+
+
 def test_cached_drift_bound_is_meaningful():
     sizes, kinds = STACKS["lmm"]
     X, y = problem(3, sizes)

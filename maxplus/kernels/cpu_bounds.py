@@ -25,6 +25,8 @@ def raise_bounds(bound, head, restrict_rise, cols, coef, products, extra):  # no
     The rise (``restrict_rise``) or else the fall counts only where the first tropical
     layer selects the column (``head[n, m] ≥ 0``, as at the sample's last
     synchronisation). Returns ``max_n max_m |Δz_nm|``."""
+    if coef.shape[0] == 1:
+        return raise_bounds_one(bound, head, restrict_rise, cols, coef[0], products[0], extra)
     N = bound.shape[0]  # noqa: N806
     q, n_cols = coef.shape
     largest = 0.0
@@ -42,4 +44,32 @@ def raise_bounds(bound, head, restrict_rise, cols, coef, products, extra):  # no
                 fall = -dz
             largest = max(largest, abs(dz))
         bound[n] += rise + fall + extra
+    return largest
+
+
+@nb.njit(cache=True)
+def raise_bounds_one(bound, head, restrict_rise, cols, coef, product, extra):  # noqa: N803
+    """:func:`raise_bounds` for one selected sample: ``|Δz_nm| = |c_m| |r[n] + 1|``, so
+    per sample only the restricted direction's columns are looked at (the same
+    values: rounding is monotone)."""
+    largest_pos = 0.0  # max c_m over c_m > 0: these fall where r + 1 > 0
+    largest_neg = 0.0  # max −c_m over c_m < 0: these rise there
+    for k in range(coef.shape[0]):
+        largest_pos = max(largest_pos, coef[k])
+        largest_neg = max(largest_neg, -coef[k])
+    largest = 0.0
+    for n in range(bound.shape[0]):
+        a = product[n] + 1.0
+        # columns moving the restricted way here: those with -c a > 0 if the rise is
+        # restricted, i.e. c < 0 where a > 0
+        negative = (a > 0.0) == restrict_rise
+        free = largest_pos if negative else largest_neg
+        chosen = 0.0
+        for k in range(coef.shape[0]):
+            c = -coef[k] if negative else coef[k]
+            if c > chosen and head[n, cols[k]] >= 0:
+                chosen = c
+        scale = abs(a)
+        bound[n] += scale * chosen + scale * free + extra
+        largest = max(largest, scale * max(largest_pos, largest_neg))
     return largest
