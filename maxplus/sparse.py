@@ -233,7 +233,7 @@ class SparseTrainer:
         u = float(np.finfo(self.Z.dtype).eps)
         d = self.X.shape[1]
         s1 = self.linear_scale()
-        z_max = float(np.abs(self.Z).max(initial=0))
+        z_max = largest_magnitude(self.Z)
         t = len(self.log)
         c = self.log.coef_max_sum
         max_sq_norm = float(np.max(np.sum(np.square(self.X, dtype=np.float64), axis=1), initial=0))
@@ -242,7 +242,7 @@ class SparseTrainer:
     def linear_scale(self) -> float:
         """``S1 = max_n ‖x_n‖₁ max|A| + max|b|``, which bounds every ``|z_nm|``."""
         lin = self.model.layers[0]
-        return self.x_l1 * float(np.abs(lin.weight).max()) + float(np.abs(lin.bias).max())
+        return self.x_l1 * largest_magnitude(lin.weight) + largest_magnitude(lin.bias)
 
     def measure_scales(self) -> None:
         """Magnitudes the rounding margins of the loss bounds start from (at a refresh):
