@@ -200,8 +200,10 @@ class SparseTrainer:
         self.bound = np.zeros(N)  # how far each loss may have risen since its sync
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
         self.log = StepLog(N, [state.layer.weight.shape[1] for state in self.layers], model.dtype)
+        # the data's magnitudes, for the rounding and drift bounds
         self.x_l1 = float(np.abs(X).sum(axis=1).max(initial=0))
-        self.x_max = float(np.abs(X).max(initial=0))
+        self.x_max = largest_magnitude(X)
+        self.x_sq_max = float(np.max(np.sum(np.square(X, dtype=np.float64), axis=1), initial=0))
         self.measure_scales()
 
     # ---- state -----------------------------------------------------------------
@@ -236,8 +238,7 @@ class SparseTrainer:
         z_max = largest_magnitude(self.Z)
         t = len(self.log)
         c = self.log.coef_max_sum
-        max_sq_norm = float(np.max(np.sum(np.square(self.X, dtype=np.float64), axis=1), initial=0))
-        return u * (3 * c * (max_sq_norm + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
+        return u * (3 * c * (self.x_sq_max + 1) + t * (s1 + 2 * z_max) + 2 * d * s1)
 
     def linear_scale(self) -> float:
         """``S1 = max_n ‖x_n‖₁ max|A| + max|b|``, which bounds every ``|z_nm|``."""
