@@ -254,39 +254,54 @@ print(f"repair FLOPs of the step: {trainer.repair_flops():,} "
 #
 # **Only the samples that might be among the $q$ worst need exact losses.** Each
 # sample keeps its loss $\ell_n$ as it was at its last synchronisation and a bound
-# $\beta_n$ on how far it can have *risen* since. Three facts give the bound:
+# $\beta_n$ on how far it can have *risen* since. Write the moves of the linear outputs
+# since that synchronisation, $D_{nm} = z_{nm} - z^0_{nm}$, in the first tropical
+# layer's *goodness* $g_{nm}$ ($+D_{nm}$ for a max-plus layer, $-D_{nm}$ for a min-plus
+# one, so that "better" always means larger). Four facts give the bound:
 #
+# - an output of the first tropical layer follows the input it selected; it changes
+#   otherwise only if another input *takes it over*, and the repair's own certificate
+#   says when that cannot happen: while input $m$'s goodness stays under its
+#   threshold $T_{nm} - D^t_n$, less how far the outputs may have worsened;
+# - so the layer's outputs worsen at most by
+#   $w_n = \max_{m \in S_n} (-g_{nm})^+$ over the units $S_n$ it selected, and improve at
+#   most by $\max_{m \in S_n} g_{nm}^+$, or by the improvement $\max_{m \notin S_n} g_{nm}^+$
+#   of an unselected unit once one may have passed its threshold;
 # - a max or a min of sums rises (falls) at most as far as the largest rise (fall) of
-#   its inputs and weights, so every score does;
-# - a min-plus unit rises at most as far as the candidate it selected,
-#   $u_j \le B_{j\sigma_j} + z_{\sigma_j}$: when the first tropical layer is min-plus,
-#   only the linear units it selected at the sample's last synchronisation can raise
-#   it (a max-plus first layer likewise falls only with the units it selected);
+#   its inputs and weights, so every later layer and every score passes them on at most
+#   as far, plus the weight moves $\sum_{\text{tropical layers}}(\max(-\eta g_W)^+ +
+#   \max(\eta g_W)^+)$ of each step;
 # - both losses rise at most by the largest rise of a score plus the fall of the
 #   label's score, $\Delta\ell \le \max_k \Delta s_k - \Delta s_y$.
 #
-# A step moves $z_{nm}$, for the moved linear units $m$, by
-# $\Delta z_{nm} = -\sum_s \eta G_{sm}\,(r_s[n] + 1)$. So after each step the trainer
-# adds to every sample's bound
+# With $u_n$ the weight moves and rounding summed over the steps since the sample's
+# synchronisation, and $\rho_n = \min_{m \notin S_n,\, g_{nm} > 0} (T_{nm} - D^t_n - g^0_{nm}
+# - g_{nm})$ the room left before an unselected unit may take an output over,
 #
 # $$
-# \beta_n \mathrel{+}= \max_{m \in M_n^\uparrow} (\Delta z_{nm})^+
-#   + \max_{m \in M_n^\downarrow} (-\Delta z_{nm})^+
-#   + \sum_{\text{tropical layers}} \bigl(\max (-\eta\, g_W)^+ + \max (\eta\, g_W)^+\bigr)
-#   + \rho,
+# \beta_n = u_n + w_n + \max\Bigl(\max_{m \in S_n} g_{nm}^+,\;
+#   \bigl[\rho_n \le w_n + 2u_n\bigr] \max_{m \notin S_n} g_{nm}^+\Bigr).
 # $$ (eq-loss-bound)
 #
-# where $M_n^\uparrow$ ($M_n^\downarrow$) are the moved units the sample's first layer
-# selects, or all of them in the direction that layer passes on, and $\rho$ covers
-# rounding (a margin for the evaluation of the loss is added once per waiting
-# sample). This is $O(N)$ work per step. For worst-sample cross-entropy the large
-# coefficient $|\delta_y| \approx 1$ sits on the one unit the worst sample's label
-# reaches, whose rise a sample feels only if its own min-plus layer selects that
-# unit; the other units carry the small $\delta_k$. Before the next step the trainer
-# computes the $q$-th largest lower bound $\ell_n - \beta_n$ and synchronises only the
-# samples whose upper bound $\ell_n + \beta_n$ reaches it: the others cannot be among the
-# $q$ worst. A sample that waits is caught up later by replaying the logged steps (the
-# linear corrections summed in float64 and applied once), then repaired as above.
+# A step moves $z_{nm}$, for the moved linear units $m$, by
+# $\Delta z_{nm} = -\sum_s \eta G_{sm}\,(r_s[n] + 1)$: the trainer adds it to $D_{nm}$ (kept
+# per sample and unit, unit-major, so that a step reads its few units contiguously)
+# and folds it into running maxima, $O(N)$ work per step. The maxima keep every value a
+# move took on the way, which is an upper bound for the value now.
+#
+# Which units a sample selects, and their thresholds, sit in the sample's row of the
+# layer's state: reading them for every sample and every newly moved unit would be a
+# strided read each. So a unit that starts moving counts as *unknown*, as if selected
+# and in both directions, and the trainer reads the rows only for the samples that may
+# matter. Before the next step it computes the $q$-th largest lower bound
+# $\ell_n - \beta_n - \rho$ ($\rho$ a margin for rounding in the loss evaluation) and
+# takes the samples whose upper bound $\ell_n + \beta_n + \rho$ reaches it. Those whose
+# weight moves and rounding alone already reach it are synchronised at once; the
+# others are *resolved* (their unknown units read) and synchronised only if they still
+# reach it; the $q$-th largest lower bound is recomputed after each round. The others
+# cannot be among the $q$ worst. A sample that waits is caught up later by replaying
+# the logged steps (the linear corrections summed in float64 and applied once), then
+# repaired as above.
 #
 # **Refresh.** The cached correction {eq}`eq-column-repair` is not the sum a forward pass
 # computes, so $Z$ drifts from $XA^\top + b$ by rounding. Every `refresh_every` steps

@@ -474,9 +474,11 @@ plt.show()
 # same way. The lazy synchronisation of the trainer repairs a sample only when its loss
 # could have reached the top, but every step raises every sample's bound on how far its
 # loss may have risen, so it can skip a sample only for a while. The bound counts a
-# unit's rise only for the samples whose min-plus layer selects that unit (chapter 5):
-# the large coefficient of the worst sample's label sits on one unit, so at small steps
-# a sample waits for many steps (the *synced* column below).
+# unit's move only for the samples whose min-plus layer selects that unit, or for
+# which the unit may have come close enough to take an output over, and it counts the
+# whole move since the sample's last synchronisation rather than the sum of the
+# steps' moves (chapter 5). At small steps a sample then waits for many steps (the
+# *synced* column below).
 
 # %%
 initial = mp.LMM(d, *BOOK_SIZES, K, seed=0, dtype="float32")  # the measured steppers' start

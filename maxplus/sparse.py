@@ -30,9 +30,9 @@ import numpy as np
 
 from . import flops, gradients
 from .kernels import cpu_repair
-from .kernels.cpu_bounds import raise_bounds
 from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, row_products
 from .kernels.cpu_losses import row_loss_gradients, row_losses
+from .loss_bounds import LossBounds
 from .losses import loss_flops
 from .step_log import StepLog
 
@@ -167,10 +167,11 @@ class SparseTrainer:
     After a step only the samples that may be among the ``q`` worst are brought up
     to date: each sample accumulates a bound on how far its loss may have risen
     since it was last synchronised (every score rises and falls at most as far as
-    its inputs and weights, a min-plus unit rises only with the input it selected,
-    and the loss rises at most by a score's rise plus the label score's fall; see
-    :mod:`maxplus.kernels.cpu_bounds`), plus a rounding margin, and a sample whose
-    bound cannot reach the ``q``-th largest loss waits. Every ``refresh_every``
+    its inputs and weights, the first tropical layer's outputs move only with the
+    inputs they selected or one that passed its takeover threshold, and the loss
+    rises at most by a score's rise plus the label score's fall; see
+    :mod:`maxplus.loss_bounds`), plus a rounding margin, and a sample whose bound
+    cannot reach the ``q``-th largest loss waits. Every ``refresh_every``
     steps every sample is synchronised and ``Z`` recomputed exactly (ending the
     cached updates' drift).
     The selected samples, their trees and the objective are exact at every step.
@@ -184,7 +185,7 @@ class SparseTrainer:
         self.cache = ProductCache(X)
         self.tree = gradients.TreeBackward(model)
         self.flops_last = self.flops_pending = 0
-        self.counters = dict.fromkeys(("refreshes", "synced", *WORK_NAMES), 0)
+        self.counters = dict.fromkeys(("refreshes", "synced", "resolved", *WORK_NAMES), 0)
         self._touched = {}
         lin = model.layers[0]
         N = X.shape[0]  # noqa: N806
@@ -197,7 +198,7 @@ class SparseTrainer:
             Hin = self.layers[-1].H
         self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)
         self.L = row_losses(self.scores, y, loss)
-        self.bound = np.zeros(N)  # how far each loss may have risen since its sync
+        self.bounds = LossBounds(N, lin.weight.shape[0])
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
         self.log = StepLog(N, [state.layer.weight.shape[1] for state in self.layers], model.dtype)
         # the data's magnitudes, for the rounding and drift bounds
@@ -210,6 +211,11 @@ class SparseTrainer:
     @property
     def scores(self):
         return self.layers[-1].H
+
+    @property
+    def bound(self) -> np.ndarray:
+        """How far each loss may have risen since the sample's last synchronisation."""
+        return self.bounds.bound
 
     @property
     def selections(self):
@@ -311,6 +317,7 @@ class SparseTrainer:
             old,
             visited,
         )
+        self.bounds.forget(batch, first, log)
         self.repair(batch, count, idx, old, first)
         n_pairs = int(visited.sum())
         d = self.X.shape[1]
@@ -331,8 +338,10 @@ class SparseTrainer:
         old = np.empty((N, cols.size), dtype=self.Z.dtype)
         replace_columns(self.Z, fresh, cols, count, idx, old)
         self.repair(np.arange(N), count, idx, old, self.synced_at.copy())
+        self.bounds.forget_units(cols)
         self.log.clear()
         self.synced_at[:] = 0
+        self.bounds.reset(np.arange(N), 0)
         self.counters["refreshes"] += 1
         self.measure_scales()
         # the tropical layers and the losses are counted by repair()
@@ -354,7 +363,7 @@ class SparseTrainer:
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old
         changed = batch[np.flatnonzero(count[: batch.size])]
         row_losses(self.scores, self.y, self.loss, rows=changed, out=self.L)
-        self.bound[batch] = 0.0
+        self.bounds.reset(batch, steps)
         self.synced_at[batch] = steps
         self.counters["synced"] += batch.size
         self.flops_pending += self.repair_flops() + changed.size * loss_flops(self.model.n_classes)
@@ -362,16 +371,41 @@ class SparseTrainer:
     # ---- the trainer protocol ----------------------------------------------------
     def losses(self, q=None) -> np.ndarray:
         """Losses whose ``q`` largest are exact (the rest may be stale but are then
-        certainly smaller): samples that may reach the ``q``-th largest are synced.
-        Without ``q`` every loss is exact."""
-        if self.log:
+        certainly smaller). The samples that may reach the ``q``-th largest lower
+        bound are synced: first those that the weight moves and rounding alone bring
+        there, then, among the others, those that still may once their bounds are
+        tightened (:meth:`maxplus.loss_bounds.LossBounds.resolve`); the ``q``-th
+        largest lower bound is recomputed after each round. Without ``q`` every loss
+        is exact."""
+        if self.log and q is None:
+            self.sync(np.flatnonzero(self.bound > 0))
+        elif self.log:
+            once = self.rounding_margins()[0]
             waiting = self.bound > 0
-            slack = np.where(waiting, self.bound + self.rounding_margins()[0], 0.0)
-            lower = self.L - slack
-            q = lower.size if q is None else min(q, lower.size)
-            kth = np.partition(lower, lower.size - q)[lower.size - q]
-            self.sync(np.flatnonzero(waiting & (self.L + slack >= kth)))
+            lower = self.L - np.where(waiting, self.bound + once, 0.0)
+            q = min(q, lower.size)
+
+            def kth():
+                return np.partition(lower, lower.size - q)[lower.size - q]
+
+            reach = np.flatnonzero(waiting & (self.L + self.bound + once >= kth()))
+            sure = self.L[reach] + self.bounds.uniform[reach] + once >= kth()
+            self.sync(reach[sure])
+            lower[reach[sure]] = self.L[reach[sure]]
+            rest = reach[~sure]
+            rest = rest[self.L[rest] + self.bound[rest] + once >= kth()]
+            self.tighten(rest)
+            lower[rest] = self.L[rest] - self.bound[rest] - once
+            self.sync(rest[self.L[rest] + self.bound[rest] + once >= kth()])
         return self.L
+
+    def tighten(self, samples=None) -> None:
+        """Tighten the loss bounds of ``samples`` (default: all) with what their
+        first tropical layer selects (:meth:`maxplus.loss_bounds.LossBounds.resolve`)."""
+        samples = np.arange(self.L.size) if samples is None else samples
+        self.counters["resolved"] += samples.size
+        if samples.size:
+            self.bounds.resolve(samples, self.log, self.layers[0], self.Z)
 
     def gradient(self, rows, q: int) -> gradients.SparseGradient:
         delta = row_loss_gradients(self.scores[rows], self.y[rows], self.loss)
@@ -387,18 +421,16 @@ class SparseTrainer:
 
     def apply(self, eta: float, g: gradients.SparseGradient) -> None:
         """θ ← θ − η g on the tree's entries; log the step and raise the loss bounds
-        (:func:`maxplus.kernels.cpu_bounds.raise_bounds`): the linear outputs' rise
-        and fall, every tropical layer's largest weight rise and fall, and rounding."""
+        (:class:`maxplus.loss_bounds.LossBounds`): the linear outputs' moves the first
+        tropical layer can feel, every tropical layer's largest weight rise and fall,
+        and rounding."""
         N, d = self.X.shape  # noqa: N806
         entry = self.update(eta, g)
         self.log.append(entry, g.samples)
         products = entry.products[0][None] if len(entry.products) == 1 else np.stack(entry.products)
-        first = self.layers[0]
         weights = float(entry.rises.sum() + entry.falls.sum())
-        moved = raise_bounds(
-            self.bound,
-            first.head,
-            not first.maximize,
+        moved = self.bounds.add_step(
+            self.layers[0].maximize,
             entry.columns,
             entry.coef,
             products,

@@ -69,6 +69,8 @@ class StepLog:
         self.gain_sums.append(np.zeros(len(self.layer_inputs)))
         self.moved = [{} for _ in self.layer_inputs]  # entry key -> step after which it moved
         self._moved_arrays = [None] * len(self.layer_inputs)
+        self.units = {}  # linear unit -> step after which it last moved
+        self._unit_arrays = None
 
     def append(self, entry, samples) -> None:
         """Log one step (a :class:`maxplus.sparse.LogEntry`) taken for ``samples``."""
@@ -80,6 +82,10 @@ class StepLog:
             self.coefs = Growing((q,), self.dtype)
             self.step_rows = Growing((q,), np.int64)
         self.columns.append(entry.columns)
+        for unit in entry.columns.tolist():
+            self.units.pop(unit, None)  # re-inserted last: the order stays by step
+            self.units[unit] = t
+        self._unit_arrays = None
         self.step_ptr.append([self.columns.size])
         self.coefs.append(entry.coef.T)
         rows = [self.pack(int(s), r) for s, r in zip(samples, entry.products, strict=True)]
@@ -113,6 +119,16 @@ class StepLog:
             rows, cols = np.divmod(keys, self.layer_inputs[i])
             self._moved_arrays[i] = (rows, cols, since)
         return self._moved_arrays[i]
+
+    def moved_units(self):
+        """The linear units moved during the logged steps, each once, ordered by the
+        step after which they last moved: ``(units, since)``; a sample synchronised
+        at step ``k`` has seen the moves of the units with ``since < k``."""
+        if self._unit_arrays is None:
+            units = np.fromiter(self.units.keys(), dtype=np.int64, count=len(self.units))
+            since = np.fromiter(self.units.values(), dtype=np.int64, count=len(self.units))
+            self._unit_arrays = (units, since)
+        return self._unit_arrays
 
     def gains_since(self, first) -> np.ndarray:
         """Per tropical layer (rows) and sample (columns): the sum of the largest

@@ -12,6 +12,7 @@ import maxplus as mp
 from maxplus.dense import DenseTrainer
 from maxplus.objectives import top_q
 from maxplus.sparse import SparseTrainer
+from maxplus.step_log import StepLog
 from maxplus.torch_reference import autograd_gradient, torch_fit
 
 STACKS = {
@@ -302,6 +303,8 @@ def test_a_waiting_sample_stays_under_its_loss_bound(stack, exact, loss, dtype):
         rows = top_q(trainer.losses(1), 1)
         trainer.apply(0.05, trainer.gradient(rows, 1))
         if step % 10 == 9:
+            if step % 20 == 9:
+                trainer.tighten()
             waiting = trainer.bound > 0
             stored = trainer.L.copy()
             ceiling = stored + trainer.bound + trainer.rounding_margins()[0]
@@ -339,6 +342,7 @@ def test_a_move_of_one_linear_unit_stays_under_the_loss_bounds(stack, sign):
     unselected = first.head[:, unit] < 0
     stored = trainer.L.copy()
     trainer.apply(1.0, g)
+    trainer.tighten()
     move = -coef * (X @ X[source] + 1.0)  # Δz of the moved unit, per sample
     ceiling = stored + trainer.bound + trainer.rounding_margins()[0]
     trainer.synchronize(refresh=False)
@@ -351,34 +355,148 @@ def test_a_move_of_one_linear_unit_stays_under_the_loss_bounds(stack, sign):
     assert np.any(risen & unselected & passed_on)
 
 
-@pytest.mark.parametrize("restrict_rise", [True, False])
-def test_loss_bound_kernel_for_one_sample_equals_the_general_one(restrict_rise):
-    """One selected sample takes a shortcut (``|Δz| = |c| |r + 1|``); a second,
-    zero row of coefficients forces the general loop: the bounds agree bitwise."""
-    from maxplus.kernels.cpu_bounds import raise_bounds
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_small_move_of_an_unselected_unit_is_absorbed_before_its_thresholds(stack):
+    """A small move of one linear unit: samples whose first tropical layer does not
+    select it and whose takeover thresholds are far enough get no bound for it in
+    either direction; the losses keep under the bounds."""
+    from maxplus.gradients import SparseGradient, TropicalEntries
+
+    sizes, kinds = STACKS[stack]
+    X, y = problem(11, sizes, n=400)
+    model = mp.make_sequential(sizes, kinds, seed=4, dtype="float64")
+    trainer = SparseTrainer(model, X, y, "cross_entropy", refresh_every=10**6)
+    first = trainer.layers[0]
+    unit, source = 1, 0
+    empty = TropicalEntries(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    unselected = first.head[:, unit] < 0
+    stored = trainer.L.copy()
+    for coef in (1e-3, -1e-3, 2e-3):  # a move back and forth: the largest is kept
+        g = SparseGradient(
+            np.array([unit]),
+            coef * X[[source]],
+            np.array([coef]),
+            [empty] * len(trainer.layers),
+            np.array([source]),
+            np.array([[coef]]),
+        )
+        trainer.apply(1.0, g)
+    unknown = trainer.bound.copy()
+    trainer.tighten()
+    assert np.all(trainer.bound <= unknown)
+    move = np.abs(1e-3 * (X @ X[source] + 1.0))  # the largest |Δz| on the way
+    ceiling = stored + trainer.bound + trainer.rounding_margins()[0]
+    absorbed = unselected & (ceiling - stored < move)
+    assert absorbed.sum() > 0
+    trainer.synchronize(refresh=False)
+    assert np.all(trainer.L <= ceiling)
+
+
+def moved_units_entry(cols, coef, n_samples):
+    """A step that moved the linear units ``cols`` only (for the log)."""
+    from maxplus.sparse import LogEntry
+
+    products = [np.zeros(n_samples)] * coef.shape[0]
+    empty = [np.zeros(0, np.int64)]
+    return LogEntry(cols, coef, products, empty, empty, np.zeros(1), np.zeros(1))
+
+
+class LossBoundsReference:
+    """:class:`maxplus.loss_bounds.LossBounds` in NumPy, unit by unit (see
+    :mod:`maxplus.kernels.cpu_bounds`)."""
+
+    def __init__(self, head, T, Dt, Z, sign, margin):  # noqa: N803
+        N, n_in = head.shape  # noqa: N806
+        self.sign = sign
+        self.room_at = np.where(head >= 0, -np.inf, T - Dt[:, None] - sign * Z - margin)
+        self.gain = np.zeros((N, n_in))
+        self.known = np.zeros((N, n_in), dtype=bool)
+        self.unchecked = np.zeros((N, n_in), dtype=bool)
+        self.worse, self.better, self.rival = np.zeros(N), np.zeros(N), np.zeros(N)
+        self.unknown_worse, self.unknown_better = np.zeros(N), np.zeros(N)
+        self.room, self.uniform = np.full(N, np.inf), 0.0
+
+    def fold(self, m, rows):
+        g, at = self.gain[rows, m], self.room_at[rows, m]
+        selected = at == -np.inf
+        self.worse[rows] = np.where(selected, np.maximum(self.worse[rows], -g), self.worse[rows])
+        self.better[rows] = np.where(selected, np.maximum(self.better[rows], g), self.better[rows])
+        rival = ~selected & (g > 0)
+        self.rival[rows] = np.where(rival, np.maximum(self.rival[rows], g), self.rival[rows])
+        self.room[rows] = np.where(rival, np.minimum(self.room[rows], at - g), self.room[rows])
+
+    def step(self, cols, dz, extra):
+        for k, m in enumerate(cols):
+            self.known[self.gain[:, m] == 0, m] = False
+            self.gain[:, m] += self.sign * dz[:, k]
+            self.unchecked[:, m] = True
+            unknown = ~self.known[:, m]
+            g = self.gain[:, m]
+            self.unknown_worse[unknown] = np.maximum(self.unknown_worse, -g)[unknown]
+            self.unknown_better[unknown] = np.maximum(self.unknown_better, g)[unknown]
+            self.fold(m, np.flatnonzero(~unknown))
+        self.uniform += extra
+
+    def resolve(self):
+        for m in np.flatnonzero(self.unchecked.any(axis=0)):
+            self.fold(m, np.flatnonzero(self.unchecked[:, m]))
+        self.known |= self.unchecked
+        self.unchecked[:] = False
+        self.unknown_worse[:] = self.unknown_better[:] = 0.0
+
+    @property
+    def bound(self):
+        w = np.maximum(self.worse, self.unknown_worse)
+        b = np.maximum(self.better, self.unknown_better)
+        counted = self.room <= w + 2 * self.uniform
+        return self.uniform + w + np.where(counted, np.maximum(b, self.rival), b)
+
+
+@pytest.mark.parametrize("maximize", [True, False])
+@pytest.mark.parametrize("q", [1, 3])
+def test_loss_bound_kernels_match_their_definition(maximize, q):
+    """Units moving back and forth, some samples selecting them, some with thresholds
+    near: the kernels' bounds and moves equal a NumPy reference step by step, before
+    and after resolving what the first tropical layer selects, which tightens some."""
+    from maxplus.loss_bounds import LossBounds
 
     rng = np.random.default_rng(8)
     N, n_in = 300, 40  # noqa: N806
     head = np.where(rng.random((N, n_in)) < 0.3, 2, -1).astype(np.int16)
-    cols = np.array([1, 5, 6, 17, 30])
-    coef = rng.standard_normal((1, cols.size)).astype(np.float32)
-    products = rng.standard_normal((1, N)) * 3
-    products[0, :5] = -1.0  # r + 1 = 0: no move
-    one, general = np.full(N, 0.25), np.full(N, 0.25)
-    largest_one = raise_bounds(one, head, restrict_rise, cols, coef, products, 1e-3)
-    padded = np.vstack([coef, np.zeros_like(coef)])
-    largest = raise_bounds(
-        general, head, restrict_rise, cols, padded, np.vstack([products] * 2), 1e-3
-    )
-    np.testing.assert_array_equal(one, general)
-    assert largest_one == largest
-    dz = -coef[0].astype(np.float64) * (products[0][:, None] + 1.0)
-    counted = head[:, cols] >= 0
-    restricted = dz > 0 if restrict_rise else dz < 0
-    expected = np.where(restricted & ~counted, 0.0, np.abs(dz))
-    rise = np.where(dz > 0, expected, 0.0).max(axis=1)
-    fall = np.where(dz < 0, expected, 0.0).max(axis=1)
-    np.testing.assert_allclose(one, 0.25 + rise + fall + 1e-3, rtol=1e-15)
+    Z = rng.standard_normal((N, n_in)).astype(np.float32)  # noqa: N806
+    sign = 1.0 if maximize else -1.0
+    T = sign * Z + rng.exponential(0.05, (N, n_in))  # noqa: N806
+    Dt = rng.exponential(0.01, N)  # noqa: N806
+    log = StepLog(N, [n_in], np.float32)
+    bounds = LossBounds(N, n_in)
+    reference = LossBoundsReference(head, T, Dt, Z, sign, 1e-6)
+    first_layer = type("Layer", (), dict(head=head, T=T, Dt=Dt, maximize=maximize, margin=1e-6))
+    tightened = 0
+    for step in range(10):
+        cols = rng.choice([1, 5, 6, 17, 30, 33], size=3, replace=False)
+        coef = (0.02 * rng.standard_normal((q, cols.size))).astype(np.float32)
+        products = rng.standard_normal((q, N)) * 3
+        products[:, :5] = -1.0  # r + 1 = 0: no move
+        largest = bounds.add_step(maximize, cols, coef, products, 1e-3)
+        dz = -np.einsum("sk,sn->nk", coef.astype(np.float64), products + 1.0)
+        bound_on_dz = np.sum(np.abs(coef).max(axis=1) * np.abs(products + 1).max(axis=1))
+        assert largest == pytest.approx(bound_on_dz, rel=1e-12) and largest >= np.abs(dz).max()
+        reference.step(cols, dz, 1e-3)
+        log.append(moved_units_entry(cols, coef, N), samples=[0] * q)
+        np.testing.assert_allclose(bounds.bound, reference.bound, rtol=1e-12, atol=1e-15)
+        if step in (3, 4, 8):
+            before = bounds.bound.copy()
+            bounds.resolve(np.arange(N), log, first_layer, Z)
+            reference.resolve()
+            np.testing.assert_allclose(bounds.bound, reference.bound, rtol=1e-12, atol=1e-15)
+            tightened += int(np.sum(bounds.bound < before))
+    np.testing.assert_allclose(bounds.moved, reference.gain.T, rtol=1e-12, atol=1e-15)
+    assert tightened > 0
+    rival, room = bounds.acc[4], bounds.acc[5]
+    counted = room <= bounds.acc[2] + 2 * bounds.acc[1]
+    assert np.any(counted & (rival > 0)) and np.any(~counted & (rival > 0))
+    bounds.reset(np.arange(0, N, 2), 0)
+    assert np.all(bounds.bound[::2] == 0) and np.all(bounds.acc[5][::2] == np.inf)
 
 
 def test_cached_drift_bound_is_meaningful():

@@ -1,75 +1,180 @@
-"""numba kernel for the sparse trainer's loss bounds (lazy synchronisation).
+"""numba kernels for the sparse trainer's loss bounds (lazy synchronisation).
 
 A sample that waits keeps its loss as it was at its last synchronisation and a bound
-``β_n`` on how far that loss can have risen since. A step moves the linear outputs
-``z[n, m]`` of the moved units ``m`` by ``Δz_nm = −Σ_s c_sm (r_s[n] + 1)`` (``c`` the
-step's coefficients ``ηζ``, ``r_s = X x_s``), and each output rises or falls with
-every input and weight of a max or a min of sums, by at most as much. A min-plus
-unit rises at most as far as the candidate it selected (``u_j ≤ B_jσ + z_σ``), so
-when the first tropical layer is min-plus only the columns it selected at the
-sample's last synchronisation can raise it; a max-plus first layer likewise falls
-only with its selected columns. Both losses rise by at most the largest rise of a
-score plus the fall of the label's score (``Δℓ ≤ max_k Δs_k − Δs_y``).
+on how far that loss can have risen since. A step moves the linear outputs ``z[n, m]``
+of the moved units ``m`` by ``Δz_nm = −Σ_s c_sm (r_s[n] + 1)`` (``c`` the step's
+coefficients ``ηζ``, ``r_s = X x_s``); the kernels keep, per waiting sample and moved
+unit, the whole move ``D_nm`` since the sample's last synchronisation, so that moves
+that go back and forth are not counted twice.
+
+Write the moves in the first tropical layer's *goodness* (``+D`` for a max-plus
+layer, ``−D`` for a min-plus one, as in :mod:`maxplus.kernels.cpu_repair`). An output
+of that layer follows the input it selected, and otherwise changes only when another
+input takes it over, which a better input does only past its takeover threshold
+``T − Dt`` (the repair's own certificate). So, per sample,
+
+* an output worsens at most by ``worse`` = the largest worsening of an input it
+  selected (and the weight moves);
+* it improves at most by ``better`` = the largest improvement of a selected input,
+  or of an unselected one that can have passed its threshold: ``rival`` = the largest
+  improvement of an unselected input, counted once ``room`` = the least distance left
+  to a threshold (threshold − goodness at the last synchronisation − improvement) is
+  no longer more than the outputs' worsening and the weight moves;
+
+every later layer passes rises and falls on at most as far (a max or a min of sums),
+and both losses rise at most by a score's rise plus the label score's fall
+(``Δℓ ≤ max_k Δs_k − Δs_y``). The bound is
+
+``bound = uniform + worse + max(better, rival if room ≤ worse + 2 uniform)``,
+
+with ``uniform`` the logged weight moves of all tropical layers plus rounding.
+Each accumulator only grows (``room`` only shrinks) between synchronisations, so it
+covers every value a move took on the way.
+
+Whether the layer selects a unit, and its room, are read from the sample's row of
+the layer's state, a strided read per sample and unit; a step does not read them.
+From its first move on, a unit is *unknown* and counts as selected in both
+directions (in ``unknown_worse`` and ``unknown_better``) until the trainer *resolves*
+the sample (:func:`resolve_bounds`), which it does only for the samples whose bound
+may reach the objective's ``q``-th largest loss.
 """
 
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
+
+#: Rows of the per-sample accumulators ``acc`` (8 × N) the kernels take.
+BOUND, UNIFORM, WORSE, BETTER, RIVAL, ROOM, UNKNOWN_WORSE, UNKNOWN_BETTER = range(8)
+N_ACCUMULATORS = 8
+
+
+@nb.njit(cache=True, inline="always")
+def take_in(gain, at, w, b, r, left):
+    """Fold one moved unit (goodness change ``gain``, takeover room ``at``, ``-inf``
+    where selected; NaN, unknown, changes nothing) into ``(worse, better, rival,
+    room)``. Written with selects and ``&`` rather than branches and ``and``, so that
+    the loops calling it vectorise (the branches would be unpredictable)."""
+    selected = at == -np.inf
+    b = gain if (selected & (gain > b)) else b
+    w = -gain if (selected & (-gain > w)) else w
+    rival_now = (at > -np.inf) & (gain > 0.0)  # False for NaN
+    r = gain if (rival_now & (gain > r)) else r
+    v = at - gain
+    left = v if (rival_now & (v < left)) else left
+    return w, b, r, left
+
+
+@nb.njit(cache=True, inline="always")
+def store_bound(acc, n, w, b, r, left, wu, bu):
+    """Store a sample's accumulators and its bound."""
+    acc[WORSE, n], acc[BETTER, n], acc[RIVAL, n], acc[ROOM, n] = w, b, r, left
+    acc[UNKNOWN_WORSE, n], acc[UNKNOWN_BETTER, n] = wu, bu
+    u = acc[UNIFORM, n]
+    w = wu if wu > w else w
+    b = bu if bu > b else b
+    counted = (left <= w + 2.0 * u) & (r > b)
+    acc[BOUND, n] = u + w + (r if counted else b)
 
 
 @nb.njit(cache=True)
-def raise_bounds(bound, head, restrict_rise, cols, coef, products, extra):  # noqa: N803
-    """``bound[n] += max_m (Δz_nm)⁺ + max_m (−Δz_nm)⁺ + extra`` over the moved columns
-    ``m = cols[k]``, with ``Δz_nm = −Σ_s coef[s, k] (products[s, n] + 1)``.
+def raise_bounds(acc, moved, room_at, sign, cols, coef, products, extra):  # noqa: N803
+    """Add one step to the bounds ``acc`` (rows :data:`BOUND` ... :data:`UNKNOWN_BETTER`).
 
-    The rise (``restrict_rise``) or else the fall counts only where the first tropical
-    layer selects the column (``head[n, m] ≥ 0``, as at the sample's last
-    synchronisation). Returns ``max_n max_m |Δz_nm|``."""
-    if coef.shape[0] == 1:
-        return raise_bounds_one(bound, head, restrict_rise, cols, coef[0], products[0], extra)
-    N = bound.shape[0]  # noqa: N806
+    ``moved[m, n]`` is ``sign · D_nm``, the move in goodness (``sign`` = 1 for a
+    max-plus first tropical layer, −1 for a min-plus one; 0 for a unit that has not
+    moved since the sample's last synchronisation), and ``room_at[m, n]`` the unit's
+    room to a takeover as :func:`resolve_bounds` reads it (``-inf`` where the first
+    tropical layer selects ``m``), NaN from the unit's first move since that
+    synchronisation until then: an unknown unit counts as selected, in both
+    directions, in its own accumulators. The step moved units ``cols[k]`` by
+    coefficients ``coef[s, k]`` along ``products[s]``; ``extra`` (the step's weight
+    moves and rounding) goes to every sample. Returns ``Σ_s max_k |coef[s, k]|
+    max_n |products[s, n] + 1|``, a bound on every ``|Δz_nm|`` (equal to the largest
+    for one selected sample). Each loop over the samples vectorises."""
     q, n_cols = coef.shape
-    largest = 0.0
+    N = acc.shape[1]  # noqa: N806
+    worse, better, rival, room = acc[WORSE], acc[BETTER], acc[RIVAL], acc[ROOM]
+    unknown_worse, unknown_better = acc[UNKNOWN_WORSE], acc[UNKNOWN_BETTER]
+    gain = np.empty(N)
+    for k in range(n_cols):
+        m = cols[k]
+        moved_m, room_m = moved[m], room_at[m]
+        for n in range(N):
+            gain[n] = 0.0
+        for s in range(q):
+            c = sign * np.float64(coef[s, k])
+            for n in range(N):
+                gain[n] -= c * (products[s, n] + 1.0)
+        for n in range(N):
+            d0, a0 = moved_m[n], room_m[n]
+            at = np.nan if d0 == 0.0 else a0  # unknown from the first move on
+            room_m[n] = at
+            d = d0 + gain[n]
+            moved_m[n] = d
+            unknown = at != at
+            wu, bu = unknown_worse[n], unknown_better[n]
+            unknown_worse[n] = -d if (unknown & (-d > wu)) else wu
+            unknown_better[n] = d if (unknown & (d > bu)) else bu
+            w, b, r, left = take_in(d, at, worse[n], better[n], rival[n], room[n])
+            worse[n], better[n], rival[n], room[n] = w, b, r, left
     for n in range(N):
-        rise = 0.0
-        fall = 0.0
+        acc[UNIFORM, n] += extra
+        store_bound(acc, n, worse[n], better[n], rival[n], room[n],
+                    unknown_worse[n], unknown_better[n])  # fmt: skip
+    largest = 0.0
+    for s in range(q):
+        c_max, a_max = 0.0, 0.0
         for k in range(n_cols):
-            dz = 0.0
-            for s in range(q):
-                dz -= coef[s, k] * (products[s, n] + 1.0)
-            # the selection is read only where it decides (a strided read)
-            if dz > rise and (not restrict_rise or head[n, cols[k]] >= 0):
-                rise = dz
-            elif -dz > fall and (restrict_rise or head[n, cols[k]] >= 0):
-                fall = -dz
-            largest = max(largest, abs(dz))
-        bound[n] += rise + fall + extra
+            c_max = max(c_max, abs(np.float64(coef[s, k])))
+        for n in range(N):
+            a = abs(products[s, n] + 1.0)
+            a_max = a if a > a_max else a_max
+        largest += c_max * a_max
     return largest
+
+
+@nb.njit(parallel=True, cache=True)
+def resolve_bounds(acc, checked, moved, room_at, sign, head, T, Dt, Z, margin, batch, units, since):  # noqa: N803
+    """Tighten the bounds of the samples ``batch``: for the units moved since their
+    last resolution (the log's step ``checked[n]``; ``units`` ordered by the step
+    ``since`` after which they last moved) whose room is unknown, read whether the
+    first tropical layer selects them (``head``) and else their room
+    ``T − Dt − sign·z − margin`` to a takeover (``head``, ``T``, ``Dt``, ``Z`` as at
+    the sample's last synchronisation), and fold their moves as they are now in with
+    the known ones (the loss depends only on the current parameters): no unit is
+    unknown afterwards."""
+    n_steps = since[-1] + 1 if since.shape[0] else 0
+    for j in nb.prange(batch.shape[0]):
+        n = batch[j]
+        w, b, r, left = acc[WORSE, n], acc[BETTER, n], acc[RIVAL, n], acc[ROOM, n]
+        for e in range(np.searchsorted(since, checked[n]), units.shape[0]):
+            m = units[e]
+            at = room_at[m, n]
+            if at != at:
+                at = -np.inf if head[n, m] >= 0 else T[n, m] - Dt[n] - sign * Z[n, m] - margin
+                room_at[m, n] = at
+            w, b, r, left = take_in(moved[m, n], at, w, b, r, left)
+        checked[n] = max(checked[n], n_steps)
+        store_bound(acc, n, w, b, r, left, 0.0, 0.0)
 
 
 @nb.njit(cache=True)
-def raise_bounds_one(bound, head, restrict_rise, cols, coef, product, extra):  # noqa: N803
-    """:func:`raise_bounds` for one selected sample: ``|Δz_nm| = |c_m| |r[n] + 1|``, so
-    per sample only the restricted direction's columns are looked at (the same
-    values: rounding is monotone)."""
-    largest_pos = 0.0  # max c_m over c_m > 0: these fall where r + 1 > 0
-    largest_neg = 0.0  # max −c_m over c_m < 0: these rise there
-    for k in range(coef.shape[0]):
-        largest_pos = max(largest_pos, coef[k])
-        largest_neg = max(largest_neg, -coef[k])
-    largest = 0.0
-    for n in range(bound.shape[0]):
-        a = product[n] + 1.0
-        # columns moving the restricted way here: those with -c a > 0 if the rise is
-        # restricted, i.e. c < 0 where a > 0
-        negative = (a > 0.0) == restrict_rise
-        free = largest_pos if negative else largest_neg
-        chosen = 0.0
-        for k in range(coef.shape[0]):
-            c = -coef[k] if negative else coef[k]
-            if c > chosen and head[n, cols[k]] >= 0:
-                chosen = c
-        scale = abs(a)
-        bound[n] += scale * chosen + scale * free + extra
-        largest = max(largest, scale * max(largest_pos, largest_neg))
-    return largest
+def reset_bounds(acc, checked, batch, steps):
+    """The samples ``batch`` are synchronised with the first ``steps`` logged steps:
+    their accumulators start afresh."""
+    for j in range(batch.shape[0]):
+        n = batch[j]
+        for row in range(acc.shape[0]):
+            acc[row, n] = np.inf if row == ROOM else 0.0
+        checked[n] = steps
+
+
+@nb.njit(parallel=True, cache=True)
+def forget_moves(moved, batch, first, units, since):  # noqa: N803
+    """``moved[m, n] = 0`` for the samples ``n = batch[j]`` and the units moved since
+    their steps ``first[j]``: they are synchronised."""
+    for j in nb.prange(batch.shape[0]):
+        n = batch[j]
+        for e in range(np.searchsorted(since, first[j]), units.shape[0]):
+            moved[units[e], n] = 0.0
