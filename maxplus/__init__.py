@@ -4,14 +4,7 @@ A reproduction of *Exploiting Subgradient Sparsity in Max-Plus Neural Networks*
 (Enaieh & Fercoq, arXiv:2603.04133).
 """
 
-import os as _os
-
-# Idle OpenMP threads sleep instead of spinning: the kernels run many short parallel
-# regions, and spinning threads steal the cores that other work (or the other
-# kernel threads) need on a busy machine. A user's own setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from .data import (  # noqa: E402
+from .data import (
     Standardizer,
     load_dataset,
     load_idx,

@@ -170,11 +170,11 @@ def reset_bounds(acc, checked, batch, steps):
         checked[n] = steps
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def forget_moves(moved, batch, first, units, since):  # noqa: N803
     """``moved[m, n] = 0`` for the samples ``n = batch[j]`` and the units moved since
-    their steps ``first[j]``: they are synchronised."""
-    for j in nb.prange(batch.shape[0]):
+    their steps ``first[j]``: they are synchronised (too little work to split)."""
+    for j in range(batch.shape[0]):
         n = batch[j]
         for e in range(np.searchsorted(since, first[j]), units.shape[0]):
             moved[units[e], n] = 0.0
