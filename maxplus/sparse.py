@@ -197,6 +197,7 @@ class SparseTrainer:
             self.layers.append(LayerState(layer, Hin))
             Hin = self.layers[-1].H
         self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)
+        self.last_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # of the last repair
         self.L = row_losses(self.scores, y, loss)
         self.bounds = LossBounds(N, lin.weight.shape[0])
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
@@ -351,9 +352,9 @@ class SparseTrainer:
         """Repair the tropical layers of ``batch`` (changed linear outputs given) and
         their losses; they are synchronised with the whole log afterwards."""
         steps = len(self.log)
-        gains = self.log.gains_since(first)
+        gains = np.ascontiguousarray(self.log.gains_since(first))  # one kernel signature
         Hin = self.Z
-        self.work[:] = 0
+        self.work[batch] = 0
         for i, state in enumerate(self.layers):
             rows, cols, since = self.log.moved_weights(i)
             gain = gains[i]
@@ -366,6 +367,9 @@ class SparseTrainer:
         self.bounds.reset(batch, steps)
         self.synced_at[batch] = steps
         self.counters["synced"] += batch.size
+        self.last_work = self.work[batch].sum(axis=0)
+        for name, value in zip(WORK_NAMES, self.last_work.tolist(), strict=True):
+            self.counters[name] += value
         self.flops_pending += self.repair_flops() + changed.size * loss_flops(self.model.n_classes)
 
     # ---- the trainer protocol ----------------------------------------------------
@@ -472,9 +476,7 @@ class SparseTrainer:
         """FLOPs of the repair kernels' last calls: per output that followed its input
         2, per takeover pass 4 per output (the pass and the thresholds), per rescan 2
         per input, per swap 3."""
-        work = self.work.sum(axis=0)
-        for name, value in zip(WORK_NAMES, work, strict=True):
-            self.counters[name] += int(value)
+        work = self.last_work
         widest_out = max(state.layer.weight.shape[0] for state in self.layers)
         widest_in = max(state.layer.weight.shape[1] for state in self.layers)
         return (
