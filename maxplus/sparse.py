@@ -30,6 +30,7 @@ import numpy as np
 
 from . import flops, gradients
 from .kernels import cpu_repair
+from .kernels.cpu_bounds import kth_largest, lower_bounds, reaching, split_reaching
 from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, row_products
 from .kernels.cpu_losses import row_loss_gradients, row_losses
 from .loss_bounds import LossBounds
@@ -200,6 +201,7 @@ class SparseTrainer:
         self.last_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # of the last repair
         self.L = row_losses(self.scores, y, loss)
         self.bounds = LossBounds(N, lin.weight.shape[0])
+        self.all_samples = np.arange(N)
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
         self.log = StepLog(N, [state.layer.weight.shape[1] for state in self.layers], model.dtype)
         # the data's magnitudes, for the rounding and drift bounds
@@ -385,22 +387,17 @@ class SparseTrainer:
             self.sync(np.flatnonzero(self.bound > 0))
         elif self.log:
             once = self.rounding_margins()[0]
-            waiting = self.bound > 0
-            lower = self.L - np.where(waiting, self.bound + once, 0.0)
-            q = min(q, lower.size)
-
-            def kth():
-                return np.partition(lower, lower.size - q)[lower.size - q]
-
-            reach = np.flatnonzero(waiting & (self.L + self.bound + once >= kth()))
-            sure = self.L[reach] + self.bounds.uniform[reach] + once >= kth()
-            self.sync(reach[sure])
-            lower[reach[sure]] = self.L[reach[sure]]
-            rest = reach[~sure]
-            rest = rest[self.L[rest] + self.bound[rest] + once >= kth()]
+            q = min(q, self.L.size)
+            L, bound = self.L, self.bound  # noqa: N806
+            lower = np.empty_like(L)
+            lower_bounds(L, bound, once, lower, self.all_samples)
+            sure, rest = split_reaching(L, bound, self.bounds.uniform, once, kth_largest(lower, q))
+            self.sync(sure)
+            lower[sure] = L[sure]
+            rest = reaching(L, bound, once, kth_largest(lower, q), rest)
             self.tighten(rest)
-            lower[rest] = self.L[rest] - self.bound[rest] - once
-            self.sync(rest[self.L[rest] + self.bound[rest] + once >= kth()])
+            lower_bounds(L, bound, once, lower, rest)
+            self.sync(reaching(L, bound, once, kth_largest(lower, q), rest))
         return self.L
 
     def tighten(self, samples=None) -> None:

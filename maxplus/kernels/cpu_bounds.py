@@ -178,3 +178,46 @@ def forget_moves(moved, batch, first, units, since):  # noqa: N803
         n = batch[j]
         for e in range(np.searchsorted(since, first[j]), units.shape[0]):
             moved[units[e], n] = 0.0
+
+
+@nb.njit(cache=True)
+def kth_largest(values, q):
+    """The ``q``-th largest of ``values`` (their maximum for ``q = 1``)."""
+    if q == 1:
+        return values.max()
+    return np.partition(values, values.shape[0] - q)[values.shape[0] - q]
+
+
+@nb.njit(cache=True)
+def lower_bounds(L, bound, once, lower, samples):  # noqa: N803
+    """``lower[n]``, the least each loss can be now, for the samples listed:
+    ``L − bound − once`` for a sample that waits (``bound > 0``), else ``L``."""
+    for j in range(samples.shape[0]):
+        n = samples[j]
+        lower[n] = L[n] - bound[n] - once if bound[n] > 0.0 else L[n]
+
+
+@nb.njit(cache=True)
+def reaching(L, bound, once, kth, samples):  # noqa: N803
+    """The samples listed that wait and whose loss may reach ``kth``
+    (``L + bound + once ≥ kth``)."""
+    out = np.empty(samples.shape[0], dtype=np.int64)
+    count = 0
+    for j in range(samples.shape[0]):
+        n = samples[j]
+        if bound[n] > 0.0 and L[n] + bound[n] + once >= kth:
+            out[count] = n
+            count += 1
+    return out[:count]
+
+
+@nb.njit(cache=True)
+def split_reaching(L, bound, uniform, once, kth):  # noqa: N803
+    """The samples that wait and may reach ``kth``, split into those whose weight
+    moves and rounding alone (``uniform``) may, and the others."""
+    reach = reaching(L, bound, once, kth, np.arange(L.shape[0]))
+    alone = np.empty(reach.shape[0], dtype=np.bool_)
+    for j in range(reach.shape[0]):
+        n = reach[j]
+        alone[j] = L[n] + uniform[n] + once >= kth
+    return reach[alone], reach[~alone]
