@@ -168,7 +168,10 @@ def run(trainer, model, q, steps, rule, lr, target, progress, callback) -> FitRe
     bar = progress_bar(steps) if progress else None
     stopped = "steps"
     xp = model.xp
-    try:
+    with contextlib.ExitStack() as stack:
+        interrupts = stack.enter_context(DeferredInterrupts())
+        if bar is not None:
+            stack.callback(bar.close)
         for t in range(steps):
             start = time.perf_counter()
             losses = trainer.losses(q)
@@ -179,8 +182,11 @@ def run(trainer, model, q, steps, rule, lr, target, progress, callback) -> FitRe
             g = trainer.gradient(rows, q)
             sq_norm = trainer.squared_norm(g)
             eta = step_size(rule, lr, t, F, sq_norm, target)
-            with deferred_interrupts():
+            interrupts.hold()
+            try:
                 trainer.apply(eta, g)
+            finally:
+                interrupts.release()
             history["seconds"].append(time.perf_counter() - start)
             history["objective"].append(F)
             history["worst_index"].append(worst)
@@ -195,9 +201,6 @@ def run(trainer, model, q, steps, rule, lr, target, progress, callback) -> FitRe
             if callback is not None and callback(t, F, model):
                 stopped = "callback"
                 break
-    finally:
-        if bar is not None:
-            bar.close()
     losses = trainer.losses(q)
     final = objective_value(losses, top_q(losses, q, xp), xp)
     best.offer(final, len(history["objective"]), model, trainer.touched_rows())
@@ -254,21 +257,40 @@ class BestIterate:
         self.dirty, self.all_dirty = {}, False
 
 
-@contextlib.contextmanager
-def deferred_interrupts():
-    """Hold back Ctrl-C (SIGINT) while the parameters are being updated, then raise
-    it, so an interrupted fit leaves the model at a complete iterate."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+class DeferredInterrupts:
+    """For the whole loop: Ctrl-C (SIGINT) is held back while the parameters are
+    being updated (between :meth:`hold` and :meth:`release`, which then raises it), so
+    an interrupted fit leaves the model at a complete iterate; elsewhere it goes to
+    the handler that was there before. The handler is installed once, not per step
+    (installing one costs tens of microseconds)."""
+
+    def __enter__(self):
+        self.holding = self.received = False
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def handle(self, signum, frame) -> None:
+        if self.holding:
+            self.received = True
+        elif callable(self.previous):
+            self.previous(signum, frame)
+        elif self.previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    def hold(self) -> None:
+        self.holding = True
+
+    def release(self) -> None:
+        self.holding = False
+        if self.received:
+            self.received = False
+            raise KeyboardInterrupt
 
 
 def progress_bar(steps):

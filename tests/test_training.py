@@ -596,6 +596,39 @@ def test_keyboard_interrupt_leaves_a_complete_iterate(monkeypatch):
     assert_params_equal(params_of(model), params_of(reference), atol=1e-12)
 
 
+def test_keyboard_interrupt_outside_an_update_stops_at_once_and_handlers_are_restored(
+    monkeypatch,
+):
+    """Ctrl-C while the losses are computed is not held back (the step stops there,
+    with no update half done), and the SIGINT handler is the caller's again after
+    the fit, also after an interrupt."""
+    import signal
+
+    from maxplus import sparse
+
+    sizes, kinds = STACKS["lmm"]
+    X, y = problem(6, sizes)
+    model = mp.make_sequential(sizes, kinds, seed=1, dtype="float64")
+    before = params_of(model)
+    original = sparse.SparseTrainer.losses
+    calls = {"n": 0}
+
+    def interrupted(self, q=None):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            signal.raise_signal(signal.SIGINT)
+        return original(self, q)
+
+    monkeypatch.setattr(sparse.SparseTrainer, "losses", interrupted)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        mp.fit(model, X, y, method="sparse", steps=5, lr=0.1)
+    assert calls["n"] == 1 and signal.getsignal(signal.SIGINT) is handler
+    assert_params_equal(params_of(model), before, atol=0)
+    mp.fit(model, X, y, method="sparse", steps=2, lr=0.1)
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
 def test_progress_bar_reports_the_objective(capsys):
     sizes, kinds = STACKS["maxplus"]
     X, y = problem(1, sizes)
