@@ -186,7 +186,8 @@ class SparseTrainer:
         self.cache = ProductCache(X)
         self.tree = gradients.TreeBackward(model)
         self.flops_last = self.flops_pending = 0
-        self.counters = dict.fromkeys(("refreshes", "synced", "resolved", *WORK_NAMES), 0)
+        self.counts = dict.fromkeys(("refreshes", "synced", "resolved"), 0)
+        self.work_done = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # WORK_NAMES
         self._touched = {}
         lin = model.layers[0]
         N = X.shape[0]  # noqa: N806
@@ -199,6 +200,13 @@ class SparseTrainer:
             Hin = self.layers[-1].H
         self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)
         self.last_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # of the last repair
+        self.flops_per_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # see repair_flops
+        widest_out = max(state.layer.weight.shape[0] for state in self.layers)
+        widest_in = max(state.layer.weight.shape[1] for state in self.layers)
+        self.flops_per_work[cpu_repair.FOLLOWED] = 2
+        self.flops_per_work[cpu_repair.TAKEOVER_PASSES] = 4 * widest_out
+        self.flops_per_work[cpu_repair.RESCANS] = 2 * widest_in
+        self.flops_per_work[cpu_repair.SWAPS] = 3
         self.L = row_losses(self.scores, y, loss)
         self.bounds = LossBounds(N, lin.weight.shape[0])
         self.all_samples = np.arange(N)
@@ -345,7 +353,7 @@ class SparseTrainer:
         self.log.clear()
         self.synced_at[:] = 0
         self.bounds.reset(np.arange(N), 0)
-        self.counters["refreshes"] += 1
+        self.counts["refreshes"] += 1
         self.measure_scales()
         # the tropical layers and the losses are counted by repair()
         self.flops_pending += flops.linear_forward_flops(self.model, N, cols.size)
@@ -368,10 +376,9 @@ class SparseTrainer:
         row_losses(self.scores, self.y, self.loss, rows=changed, out=self.L)
         self.bounds.reset(batch, steps)
         self.synced_at[batch] = steps
-        self.counters["synced"] += batch.size
+        self.counts["synced"] += batch.size
         self.last_work = self.work[batch].sum(axis=0)
-        for name, value in zip(WORK_NAMES, self.last_work.tolist(), strict=True):
-            self.counters[name] += value
+        self.work_done += self.last_work
         self.flops_pending += self.repair_flops() + changed.size * loss_flops(self.model.n_classes)
 
     # ---- the trainer protocol ----------------------------------------------------
@@ -404,7 +411,7 @@ class SparseTrainer:
         """Tighten the loss bounds of ``samples`` (default: all) with what their
         first tropical layer selects (:meth:`maxplus.loss_bounds.LossBounds.resolve`)."""
         samples = np.arange(self.L.size) if samples is None else samples
-        self.counters["resolved"] += samples.size
+        self.counts["resolved"] += samples.size
         if samples.size:
             self.bounds.resolve(samples, self.log, self.layers[0], self.Z)
 
@@ -473,15 +480,13 @@ class SparseTrainer:
         """FLOPs of the repair kernels' last calls: per output that followed its input
         2, per takeover pass 4 per output (the pass and the thresholds), per rescan 2
         per input, per swap 3."""
-        work = self.last_work
-        widest_out = max(state.layer.weight.shape[0] for state in self.layers)
-        widest_in = max(state.layer.weight.shape[1] for state in self.layers)
-        return (
-            2 * int(work[cpu_repair.FOLLOWED])
-            + 4 * widest_out * int(work[cpu_repair.TAKEOVER_PASSES])
-            + 2 * widest_in * int(work[cpu_repair.RESCANS])
-            + 3 * int(work[cpu_repair.SWAPS])
-        )
+        return int(self.last_work @ self.flops_per_work)
+
+    @property
+    def counters(self) -> dict:
+        """Samples refreshed, synchronised and resolved, and the repair's work
+        (:data:`WORK_NAMES`), since the trainer was made."""
+        return dict(self.counts, **dict(zip(WORK_NAMES, self.work_done.tolist(), strict=True)))
 
     def info(self) -> dict:
         return dict(

@@ -93,7 +93,7 @@ class StepLog:
         self.gain_sums.append(self.gain_sums.view[-1] + entry.gains)
         for i, n_in in enumerate(self.layer_inputs):
             moved = self.moved[i]
-            for key in np.unique(entry.rows[i] * n_in + entry.cols[i]).tolist():
+            for key in (entry.rows[i] * n_in + entry.cols[i]).tolist():
                 moved.pop(key, None)  # re-inserted last: the order stays by step
                 moved[key] = t
             self._moved_arrays[i] = None

@@ -252,8 +252,8 @@ class BestIterate:
                 mine[name][...] = param
         else:
             for name, chunks in self.dirty.items():
-                rows = np.unique(np.concatenate(chunks))
-                mine[name][rows] = live[name][rows]
+                rows = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+                mine[name][rows] = live[name][rows]  # a row listed twice is copied twice
         self.dirty, self.all_dirty = {}, False
 
 
