@@ -315,21 +315,11 @@ def test_a_waiting_sample_stays_under_its_loss_bound(stack, exact, loss, dtype):
     assert waited > 0 and rose > 0
 
 
-@pytest.mark.parametrize("stack", STACKS)
-@pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_a_move_of_one_linear_unit_stays_under_the_loss_bounds(stack, sign):
-    """One linear unit moved far, every sample waiting: only the first tropical layer's
-    selected units can pass a rise (min-plus) or a fall (max-plus) on, so samples that
-    do not select it get a bound without that move, and their losses keep under it;
-    the other direction does raise losses of samples that do not select it."""
+def move_one_linear_unit(trainer, X, unit, source, coef):  # noqa: N803
+    """Apply a step that moves only linear unit ``unit``, along sample ``source``
+    with coefficient ``coef`` (no tropical weight moves)."""
     from maxplus.gradients import SparseGradient, TropicalEntries
 
-    sizes, kinds = STACKS[stack]
-    X, y = problem(11, sizes, n=400)
-    model = mp.make_sequential(sizes, kinds, seed=4, dtype="float64")
-    trainer = SparseTrainer(model, X, y, "cross_entropy", refresh_every=10**6)
-    first = trainer.layers[0]
-    unit, source, coef = 1, 0, sign * 0.5
     empty = TropicalEntries(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     g = SparseGradient(
         np.array([unit]),
@@ -339,9 +329,25 @@ def test_a_move_of_one_linear_unit_stays_under_the_loss_bounds(stack, sign):
         np.array([source]),
         np.array([[coef]]),
     )
+    trainer.apply(1.0, g)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_move_of_one_linear_unit_stays_under_the_loss_bounds(stack, sign):
+    """One linear unit moved far, every sample waiting: only the first tropical layer's
+    selected units can pass a rise (min-plus) or a fall (max-plus) on, so samples that
+    do not select it get a bound without that move, and their losses keep under it;
+    the other direction does raise losses of samples that do not select it."""
+    sizes, kinds = STACKS[stack]
+    X, y = problem(11, sizes, n=400)
+    model = mp.make_sequential(sizes, kinds, seed=4, dtype="float64")
+    trainer = SparseTrainer(model, X, y, "cross_entropy", refresh_every=10**6)
+    first = trainer.layers[0]
+    unit, source, coef = 1, 0, sign * 0.5
     unselected = first.head[:, unit] < 0
     stored = trainer.L.copy()
-    trainer.apply(1.0, g)
+    move_one_linear_unit(trainer, X, unit, source, coef)
     trainer.tighten()
     move = -coef * (X @ X[source] + 1.0)  # Δz of the moved unit, per sample
     ceiling = stored + trainer.bound + trainer.rounding_margins()[0]
@@ -360,31 +366,19 @@ def test_a_small_move_of_an_unselected_unit_is_absorbed_before_its_thresholds(st
     """A small move of one linear unit: samples whose first tropical layer does not
     select it and whose takeover thresholds are far enough get no bound for it in
     either direction; the losses keep under the bounds."""
-    from maxplus.gradients import SparseGradient, TropicalEntries
-
     sizes, kinds = STACKS[stack]
     X, y = problem(11, sizes, n=400)
     model = mp.make_sequential(sizes, kinds, seed=4, dtype="float64")
     trainer = SparseTrainer(model, X, y, "cross_entropy", refresh_every=10**6)
-    first = trainer.layers[0]
     unit, source = 1, 0
-    empty = TropicalEntries(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    unselected = first.head[:, unit] < 0
+    unselected = trainer.layers[0].head[:, unit] < 0
     stored = trainer.L.copy()
-    for coef in (1e-3, -1e-3, 2e-3):  # a move back and forth: the largest is kept
-        g = SparseGradient(
-            np.array([unit]),
-            coef * X[[source]],
-            np.array([coef]),
-            [empty] * len(trainer.layers),
-            np.array([source]),
-            np.array([[coef]]),
-        )
-        trainer.apply(1.0, g)
+    for coef in (1e-3, -1e-3, 2e-3):  # back and forth: the unit ends where it went farthest
+        move_one_linear_unit(trainer, X, unit, source, coef)
     unknown = trainer.bound.copy()
     trainer.tighten()
     assert np.all(trainer.bound <= unknown)
-    move = np.abs(1e-3 * (X @ X[source] + 1.0))  # the largest |Δz| on the way
+    move = np.abs(1e-3 * (X @ X[source] + 1.0))  # half the unit's move
     ceiling = stored + trainer.bound + trainer.rounding_margins()[0]
     absorbed = unselected & (ceiling - stored < move)
     assert absorbed.sum() > 0
