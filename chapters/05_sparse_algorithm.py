@@ -275,12 +275,18 @@ print(f"repair FLOPs of the step: {trainer.repair_flops():,} "
 #   label's score, $\Delta\ell \le \max_k \Delta s_k - \Delta s_y$.
 #
 # With $u_n$ the weight moves and rounding summed over the steps since the sample's
-# synchronisation, and $\rho_n = \min_{m \notin S_n,\, g_{nm} > 0} (T_{nm} - D^t_n - g^0_{nm}
-# - g_{nm})$ the room left before an unselected unit may take an output over,
+# synchronisation, and $\kappa_n$ the room left before an unselected unit may take an
+# output over,
+#
+# $$
+# \kappa_n = \min_{m \notin S_n:\ g_{nm} > 0} \bigl(T_{nm} - D^t_n - g^0_{nm} - g_{nm}\bigr),
+# $$
+#
+# the bound is
 #
 # $$
 # \beta_n = u_n + w_n + \max\Bigl(\max_{m \in S_n} g_{nm}^+,\;
-#   \bigl[\rho_n \le w_n + 2u_n\bigr] \max_{m \notin S_n} g_{nm}^+\Bigr).
+#   \bigl[\kappa_n \le w_n + 2u_n\bigr] \max_{m \notin S_n} g_{nm}^+\Bigr).
 # $$ (eq-loss-bound)
 #
 # A step moves $z_{nm}$, for the moved linear units $m$, by
