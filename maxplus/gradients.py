@@ -131,7 +131,7 @@ class TreeBackward:
             r, c = np.divmod(keys, W.shape[1])
             tropical.append(TropicalEntries(r, c, values))
             G = G_in
-        columns = np.flatnonzero(G[0] if G.shape[0] == 1 else np.any(G != 0.0, axis=0))
+        columns = np.flatnonzero(np.any(G, axis=0))
         lin = model.layers[0]
         weight_rows = np.empty((columns.size, lin.weight.shape[1]), dtype=G.dtype)
         bias_rows = np.empty(columns.size, dtype=G.dtype)

@@ -49,7 +49,7 @@ class LossBounds:
     def reset(self, samples, steps: int) -> None:
         """The samples (indices) are synchronised with the first ``steps`` logged
         steps: nothing has moved since (their ``moved`` entries are cleared by
-        :meth:`forget` or :meth:`forget_units`)."""
+        :meth:`forget` or :meth:`restart`)."""
         reset_bounds(self.acc, self.checked, np.asarray(samples, dtype=np.int64), steps)
 
     def forget(self, batch, first, log) -> None:
@@ -57,9 +57,11 @@ class LossBounds:
         steps ``first``."""
         forget_moves(self.moved, batch, first, *log.moved_units())
 
-    def forget_units(self, units) -> None:
-        """Clear ``moved`` of every sample for the given units."""
+    def restart(self, units) -> None:
+        """The log was cleared (a refresh) after every sample was synchronised: clear
+        ``moved`` for the ``units`` it had logged; the steps start from 0 again."""
         self.moved[units] = 0.0
+        self.checked[:] = 0
 
     def add_step(self, maximize: bool, cols, coef, products, extra) -> float:
         """Raise the bounds for one step (``maximize``: the first tropical layer is

@@ -348,11 +348,10 @@ class SparseTrainer:
         idx = np.empty((N, cols.size), dtype=np.int64)
         old = np.empty((N, cols.size), dtype=self.Z.dtype)
         replace_columns(self.Z, fresh, cols, count, idx, old)
-        self.repair(np.arange(N), count, idx, old, self.synced_at.copy())
-        self.bounds.forget_units(cols)
+        self.repair(self.all_samples, count, idx, old, self.synced_at.copy())
         self.log.clear()
         self.synced_at[:] = 0
-        self.bounds.reset(np.arange(N), 0)
+        self.bounds.restart(cols)
         self.counts["refreshes"] += 1
         self.measure_scales()
         # the tropical layers and the losses are counted by repair()
@@ -400,7 +399,7 @@ class SparseTrainer:
             lower_bounds(L, bound, once, lower, self.all_samples)
             sure, rest = split_reaching(L, bound, self.bounds.uniform, once, kth_largest(lower, q))
             self.sync(sure)
-            lower[sure] = L[sure]
+            lower_bounds(L, bound, once, lower, sure)
             rest = reaching(L, bound, once, kth_largest(lower, q), rest)
             self.tighten(rest)
             lower_bounds(L, bound, once, lower, rest)
@@ -410,7 +409,7 @@ class SparseTrainer:
     def tighten(self, samples=None) -> None:
         """Tighten the loss bounds of ``samples`` (default: all) with what their
         first tropical layer selects (:meth:`maxplus.loss_bounds.LossBounds.resolve`)."""
-        samples = np.arange(self.L.size) if samples is None else samples
+        samples = self.all_samples if samples is None else samples
         self.counts["resolved"] += samples.size
         if samples.size:
             self.bounds.resolve(samples, self.log, self.layers[0], self.Z)

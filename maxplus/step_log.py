@@ -45,6 +45,37 @@ class Growing:
         return self.data[: self.size]
 
 
+class LastMoves:
+    """Keys (linear units, or weight entries ``row · width + col``) that moved, each
+    once, in the order of the step after which they last moved: a sample
+    synchronised at step ``k`` has yet to see the keys with ``since ≥ k``, a suffix."""
+
+    def __init__(self, width=None):
+        self.width = width
+        self.step_of = {}
+        self._arrays = None
+
+    def add(self, keys, t: int) -> None:
+        """The ``keys`` moved in step ``t`` (listing one twice is harmless)."""
+        for key in keys.tolist():
+            self.step_of.pop(key, None)  # re-inserted last: the order stays by step
+            self.step_of[key] = t
+        self._arrays = None
+
+    def arrays(self):
+        """``(keys, since)`` as arrays ordered by ``since``, the keys split into
+        ``(rows, cols)`` when a ``width`` is given."""
+        if self._arrays is None:
+            n = len(self.step_of)
+            keys = np.fromiter(self.step_of.keys(), dtype=np.int64, count=n)
+            since = np.fromiter(self.step_of.values(), dtype=np.int64, count=n)
+            if self.width is None:
+                self._arrays = (keys, since)
+            else:
+                self._arrays = (*np.divmod(keys, self.width), since)
+        return self._arrays
+
+
 class StepLog:
     """The logged steps since the last refresh (see the module docstring)."""
 
@@ -67,10 +98,8 @@ class StepLog:
         self.step_rows = None
         self.gain_sums = Growing((len(self.layer_inputs),), np.float64)
         self.gain_sums.append(np.zeros(len(self.layer_inputs)))
-        self.moved = [{} for _ in self.layer_inputs]  # entry key -> step after which it moved
-        self._moved_arrays = [None] * len(self.layer_inputs)
-        self.units = {}  # linear unit -> step after which it last moved
-        self._unit_arrays = None
+        self.moved = [LastMoves(n_in) for n_in in self.layer_inputs]
+        self.units = LastMoves()  # the linear units
 
     def append(self, entry, samples) -> None:
         """Log one step (a :class:`maxplus.sparse.LogEntry`) taken for ``samples``."""
@@ -82,21 +111,14 @@ class StepLog:
             self.coefs = Growing((q,), self.dtype)
             self.step_rows = Growing((q,), np.int64)
         self.columns.append(entry.columns)
-        for unit in entry.columns.tolist():
-            self.units.pop(unit, None)  # re-inserted last: the order stays by step
-            self.units[unit] = t
-        self._unit_arrays = None
+        self.units.add(entry.columns, t)
         self.step_ptr.append([self.columns.size])
         self.coefs.append(entry.coef.T)
         rows = [self.pack(int(s), r) for s, r in zip(samples, entry.products, strict=True)]
         self.step_rows.append([rows])
         self.gain_sums.append(self.gain_sums.view[-1] + entry.gains)
         for i, n_in in enumerate(self.layer_inputs):
-            moved = self.moved[i]
-            for key in (entry.rows[i] * n_in + entry.cols[i]).tolist():
-                moved.pop(key, None)  # re-inserted last: the order stays by step
-                moved[key] = t
-            self._moved_arrays[i] = None
+            self.moved[i].add(entry.rows[i] * n_in + entry.cols[i], t)
 
     def pack(self, sample: int, product) -> int:
         """The row of ``products`` that holds ``X x_sample`` (added on first use)."""
@@ -109,26 +131,16 @@ class StepLog:
 
     def moved_weights(self, i: int):
         """Entries of tropical layer ``i + 1`` moved during the logged steps, each once,
-        ordered by the step after which they last moved (ties by entry):
-        ``(rows, cols, since)``; a sample synchronised at step ``k`` needs the
-        entries with ``since ≥ k``."""
-        if self._moved_arrays[i] is None:
-            moved = self.moved[i]
-            keys = np.fromiter(moved.keys(), dtype=np.int64, count=len(moved))
-            since = np.fromiter(moved.values(), dtype=np.int64, count=len(moved))
-            rows, cols = np.divmod(keys, self.layer_inputs[i])
-            self._moved_arrays[i] = (rows, cols, since)
-        return self._moved_arrays[i]
+        ordered by the step after which they last moved (within a step, as the step
+        listed them): ``(rows, cols, since)``; a sample synchronised at step ``k``
+        needs the entries with ``since ≥ k``."""
+        return self.moved[i].arrays()
 
     def moved_units(self):
         """The linear units moved during the logged steps, each once, ordered by the
         step after which they last moved: ``(units, since)``; a sample synchronised
         at step ``k`` has seen the moves of the units with ``since < k``."""
-        if self._unit_arrays is None:
-            units = np.fromiter(self.units.keys(), dtype=np.int64, count=len(self.units))
-            since = np.fromiter(self.units.values(), dtype=np.int64, count=len(self.units))
-            self._unit_arrays = (units, since)
-        return self._unit_arrays
+        return self.units.arrays()
 
     def gains_since(self, first) -> np.ndarray:
         """Per tropical layer (rows) and sample (columns): the sum of the largest
