@@ -12,8 +12,6 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .cpu_repair import CHUNKS
-
 
 @nb.njit(parallel=True, cache=True)
 def linear_forward(X, WT, b, Z):  # noqa: N803
@@ -79,7 +77,7 @@ def catch_up(
     B = batch.shape[0]  # noqa: N806
     h = Z.shape[1]
     n_steps = step_ptr.shape[0] - 1
-    n_chunks = min(CHUNKS, B)
+    n_chunks = min(nb.get_num_threads(), B)  # one scratch per thread
     for c in nb.prange(n_chunks):
         acc = np.zeros(h)
         marked = np.zeros(h, dtype=np.bool_)

@@ -44,7 +44,6 @@ import numpy as np
 
 from .prefetch import prefetch, prefetch_row
 
-CHUNKS = 64
 #: Runners-up kept exactly per output. A takeover pushes the previous selection
 #: among them; only when the list is full does one drop under the bound ``R3``, so
 #: an output whose selection worsens past a few candidates needs no rescan.
@@ -323,7 +322,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
     B = batch.shape[0]  # noqa: N806
     n_out, n_in = W.shape
-    n_chunks = min(CHUNKS, B)
+    n_chunks = min(nb.get_num_threads(), B)  # one scratch per thread (prange splits evenly)
     for c in nb.prange(n_chunks):
         old = np.empty(n_out, dtype=H.dtype)
         touched = np.zeros(n_out, dtype=np.bool_)
