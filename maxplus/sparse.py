@@ -26,13 +26,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from . import flops, gradients
 from .kernels import cpu_repair
 from .kernels.cpu_bounds import kth_largest, lower_bounds, reaching, split_reaching
 from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, row_products
-from .kernels.cpu_losses import row_loss_gradients, row_losses
+from .kernels.cpu_losses import LOSS_CODES, losses_of_changed, row_loss_gradients, row_losses
 from .loss_bounds import LossBounds
 from .losses import loss_flops
 from .step_log import StepLog
@@ -159,6 +160,7 @@ class LayerState:
             self.changed_idx,
             self.changed_old,
             work,
+            nb.get_num_threads(),
         )
 
 
@@ -182,6 +184,7 @@ class SparseTrainer:
 
     def __init__(self, model, X, y, loss: str, *, refresh_every: int = 100, exact: bool = False):  # noqa: N803
         self.model, self.X, self.y, self.loss = model, X, y, loss
+        self.loss_code = LOSS_CODES[loss]
         self.refresh_every, self.exact = refresh_every, exact
         self.cache = ProductCache(X)
         self.tree = gradients.TreeBackward(model)
@@ -198,7 +201,7 @@ class SparseTrainer:
         for layer in model.layers[1:]:
             self.layers.append(LayerState(layer, Hin))
             Hin = self.layers[-1].H
-        self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)
+        self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)  # zero between repairs
         self.last_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # of the last repair
         self.flops_per_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # see repair_flops
         widest_out = max(state.layer.weight.shape[0] for state in self.layers)
@@ -300,7 +303,7 @@ class SparseTrainer:
         """Catch the samples ``batch`` up with the logged steps, then repair them."""
         if batch.size == 0:
             return
-        batch = batch.astype(np.int64)
+        batch = np.asarray(batch, dtype=np.int64)
         log = self.log
         cols = log.columns.view
         width = min(self.Z.shape[1], cols.size)
@@ -327,6 +330,7 @@ class SparseTrainer:
             idx,
             old,
             visited,
+            nb.get_num_threads(),
         )
         self.bounds.forget(batch, first, log)
         self.repair(batch, count, idx, old, first)
@@ -363,7 +367,6 @@ class SparseTrainer:
         steps = len(self.log)
         gains = np.ascontiguousarray(self.log.gains_since(first))  # one kernel signature
         Hin = self.Z
-        self.work[batch] = 0
         for i, state in enumerate(self.layers):
             rows, cols, since = self.log.moved_weights(i)
             gain = gains[i]
@@ -371,14 +374,13 @@ class SparseTrainer:
             state.repair(Hin, batch, count, idx, old, rows, cols, start, gain, self.work)
             Hin = state.H
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old
-        changed = batch[np.flatnonzero(count[: batch.size])]
-        row_losses(self.scores, self.y, self.loss, rows=changed, out=self.L)
+        changed = losses_of_changed(self.scores, self.y, self.loss_code, batch, count, self.L)
         self.bounds.reset(batch, steps)
         self.synced_at[batch] = steps
         self.counts["synced"] += batch.size
-        self.last_work = self.work[batch].sum(axis=0)
+        cpu_repair.take_work(self.work, batch, self.last_work)
         self.work_done += self.last_work
-        self.flops_pending += self.repair_flops() + changed.size * loss_flops(self.model.n_classes)
+        self.flops_pending += self.repair_flops() + changed * loss_flops(self.model.n_classes)
 
     # ---- the trainer protocol ----------------------------------------------------
     def losses(self, q=None) -> np.ndarray:

@@ -232,7 +232,7 @@ def test_catch_up_lists_only_the_columns_whose_value_changed(exact):
     step_ptr, step_rows = np.array([0, 2]), np.zeros((1, 1), np.int64)
     catch_up(
         Z, X, W, b, exact, batch, first, step_ptr, cols, coefs, step_rows, products,
-        count, idx, old, visited,
+        count, idx, old, visited, 2,
     )  # fmt: skip
     changed = Z[:, 2] != before[:, 2]
     assert changed.any() and np.array_equal(Z[:, 0], before[:, 0])

@@ -62,6 +62,7 @@ def catch_up(
     idx,
     old,
     visited,
+    threads,
 ):
     """Bring the rows ``batch`` of ``Z`` up to date after the logged steps.
 
@@ -73,11 +74,12 @@ def catch_up(
     each sample whose value changed, and their previous values, go to ``count``,
     ``idx``, ``old`` (a move that rounds to nothing changes nothing downstream, so it
     is not listed); ``visited[j]`` counts the entries brought up to date.
+    ``threads``: numba's thread count (one scratch each).
     """
     B = batch.shape[0]  # noqa: N806
     h = Z.shape[1]
     n_steps = step_ptr.shape[0] - 1
-    n_chunks = min(nb.get_num_threads(), B)  # one scratch per thread
+    n_chunks = min(threads, B)
     for c in nb.prange(n_chunks):
         acc = np.zeros(h)
         marked = np.zeros(h, dtype=np.bool_)

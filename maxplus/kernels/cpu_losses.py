@@ -53,6 +53,19 @@ def losses_of_rows(S, y, code, rows, out):  # noqa: N803
 
 
 @nb.njit(cache=True)
+def losses_of_changed(S, y, code, batch, count, out):  # noqa: N803
+    """``out[n] = loss(S[n], y[n])`` for ``n = batch[b]`` where ``count[b] > 0`` (the
+    samples whose scores changed); returns how many."""
+    changed = 0
+    for b in range(batch.shape[0]):
+        if count[b] > 0:
+            n = batch[b]
+            out[n] = loss_of_row(S[n], y[n], code)
+            changed += 1
+    return changed
+
+
+@nb.njit(cache=True)
 def gradient_of_row(s, label, code, out):
     """``out = ∂loss/∂s`` for one sample."""
     if code == CROSS_ENTROPY:

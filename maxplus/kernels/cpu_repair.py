@@ -305,7 +305,7 @@ def certified(Hin, st, n, i, maximize):  # noqa: N803
 @nb.njit(parallel=True, cache=True)
 def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                  batch, ci_count, ci_idx, ci_old, w_rows, w_cols, w_first, w_gain, margin,
-                 co_count, co_idx, co_old, work):
+                 co_count, co_idx, co_old, work, threads):
     """Repair one tropical layer (state tuple ``st``) for the samples ``batch``.
 
     ``Hin`` holds the new inputs; the ``b``-th sample of the batch changed
@@ -317,12 +317,13 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     harmless); ``w_gain[b]`` bounds how far any weight's goodness moved since, up or
     down. Writes the changed outputs into ``co_count[b]``,
     ``co_idx[b]`` with their previous values in ``co_old[b]``, and counts the work
-    per sample in ``work[n]``.
+    per sample in ``work[n]``. ``threads``: numba's thread count (one set of scratch
+    arrays each: ``prange`` gives each thread an equal share of the batch).
     """
     H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
     B = batch.shape[0]  # noqa: N806
     n_out, n_in = W.shape
-    n_chunks = min(nb.get_num_threads(), B)  # one scratch per thread (prange splits evenly)
+    n_chunks = min(threads, B)
     for c in nb.prange(n_chunks):
         old = np.empty(n_out, dtype=H.dtype)
         touched = np.zeros(n_out, dtype=np.bool_)
@@ -464,6 +465,18 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
             co_count[b] = changed
             work[n, FOLLOWED] += followed
 # fmt: on
+
+
+@nb.njit(cache=True)
+def take_work(work, batch, out):
+    """``out`` = the work counted in the rows ``batch`` of ``work``, which are zeroed
+    (every row is zero between repairs)."""
+    out[:] = 0
+    for b in range(batch.shape[0]):
+        n = batch[b]
+        for c in range(work.shape[1]):
+            out[c] += work[n, c]
+            work[n, c] = 0
 
 
 @nb.njit(parallel=True, cache=True)
