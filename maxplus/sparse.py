@@ -32,7 +32,7 @@ import numpy as np
 from . import flops, gradients
 from .kernels import cpu_repair
 from .kernels.cpu_bounds import kth_largest, lower_bounds, reaching, split_reaching
-from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, row_products
+from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, sample_products
 from .kernels.cpu_losses import LOSS_CODES, losses_of_changed, row_loss_gradients, row_losses
 from .loss_bounds import LossBounds
 from .losses import loss_flops
@@ -43,10 +43,12 @@ CACHE_BYTES = 256 * 2**20
 
 
 class ProductCache:
-    """``r_s = X x_s`` (float64) for recently selected samples ``s`` (an LRU cache)."""
+    """``r_s = X x_s`` (float64) for recently selected samples ``s`` (an LRU cache),
+    computed from a feature-major copy of ``X`` (:func:`sample_products`)."""
 
     def __init__(self, X, max_bytes=CACHE_BYTES):  # noqa: N803
         self.X = X
+        self.XT = np.ascontiguousarray(X.T)
         self.entries = OrderedDict()
         self.capacity = max(1, max_bytes // max(1, 8 * X.shape[0]))
         self.hits = self.misses = 0
@@ -57,7 +59,7 @@ class ProductCache:
         missing = list(dict.fromkeys(s for s in samples if s not in self.entries))
         if missing:
             fresh = np.empty((len(missing), self.X.shape[0]), dtype=np.float64)
-            row_products(self.X, self.X[missing], fresh)
+            sample_products(self.XT, self.X[missing], fresh)
             rows = [fresh[0]] if len(missing) == 1 else [row.copy() for row in fresh]
             self.entries.update(zip(missing, rows, strict=True))  # each freed on its own
         self.misses += len(missing)

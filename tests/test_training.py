@@ -213,7 +213,7 @@ def test_refresh_makes_the_cached_state_a_fresh_forward_bitwise(stack):
 def test_catch_up_lists_only_the_columns_whose_value_changed(exact):
     """A logged move that rounds to nothing (here a zero coefficient) is brought up to
     date (``visited``) but not listed: nothing downstream of it changed."""
-    from maxplus.kernels.cpu_linear import catch_up, linear, row_products
+    from maxplus.kernels.cpu_linear import catch_up, linear, sample_products
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((5, 4)).astype(np.float32)
@@ -225,7 +225,7 @@ def test_catch_up_lists_only_the_columns_whose_value_changed(exact):
     W[cols] -= coefs * X[1]
     b[cols] -= coefs[:, 0]
     products = np.empty((1, 5))
-    row_products(X, X[1:2], products)
+    sample_products(np.ascontiguousarray(X.T), X[1:2], products)
     count, visited = np.zeros(5, np.int64), np.zeros(5, np.int64)
     idx, old = np.empty((5, 3), np.int64), np.empty((5, 3), np.float32)
     batch, first = np.arange(5), np.zeros(5, np.int64)
@@ -242,13 +242,14 @@ def test_catch_up_lists_only_the_columns_whose_value_changed(exact):
         assert idx[n, 0] == 2 and old[n, 0] == before[n, 2]
 
 
-@pytest.mark.parametrize("n", [1, 4, 7, 9])
+@pytest.mark.parametrize("n", [1, 4, 7, 9, 1100])
 @pytest.mark.parametrize("k", [1, 3])
-def test_row_products_sum_each_row_in_feature_order(n, k):
+def test_sample_products_sum_each_row_in_feature_order(n, k):
     """The cached products ``X x_s`` are float64 sums in increasing feature order,
-    bitwise, whichever rows are summed side by side and however many ``x_s`` at once;
-    the zero features of ``x_s``, skipped, change no bit (negative ``X`` included)."""
-    from maxplus.kernels.cpu_linear import row_products
+    bitwise, whichever block of samples is summed side by side and however many
+    ``x_s`` at once; the zero features of ``x_s``, skipped, change no bit (negative
+    ``X`` included)."""
+    from maxplus.kernels.cpu_linear import sample_products
 
     rng = np.random.default_rng(n)
     X = rng.standard_normal((n, 13)).astype(np.float32)
@@ -256,7 +257,7 @@ def test_row_products_sum_each_row_in_feature_order(n, k):
     V[:, ::3] = 0.0
     X[:, 1::4] = 0.0
     out = np.empty((k, n))
-    row_products(X, V, out)
+    sample_products(np.ascontiguousarray(X.T), V, out)
     for s in range(k):
         expected = np.zeros(n)
         for i in range(13):

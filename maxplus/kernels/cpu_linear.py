@@ -134,43 +134,28 @@ def linear(X, W, b):  # noqa: N803
     return Z
 
 
-@nb.njit(cache=True)
-def row_product(X, xd, n, features):  # noqa: N803
-    """``X[n] · xd`` accumulated in float64 in increasing feature order, over the
-    ``features`` where ``xd`` is non-zero (a zero term adds ``±0``: no bit changes)."""
-    acc = 0.0
-    for i in features:
-        acc += np.float64(X[n, i]) * xd[i]
-    return acc
+#: Samples per block of :func:`sample_products` (its float64 sums stay in L1).
+PRODUCT_BLOCK = 512
 
 
 @nb.njit(parallel=True, cache=True)
-def row_products(X, V, out):  # noqa: N803
-    """``out[s, n] = X[n] · V[s]`` accumulated in float64, each in increasing feature
-    order over the non-zero features of ``V[s]`` (as :func:`row_product`): one pass
-    over ``X`` for all rows of ``V``, four rows of ``X`` at a time so that their
-    additions overlap instead of waiting on each other."""
-    N, d = X.shape  # noqa: N806
-    Vd = V.astype(np.float64)  # noqa: N806
-    nnz = np.zeros(Vd.shape[0], dtype=np.int64)
-    features = np.empty(Vd.shape, dtype=np.int64)
-    for s in range(Vd.shape[0]):
-        for i in range(d):
-            if Vd[s, i] != 0.0:
-                features[s, nnz[s]] = i
-                nnz[s] += 1
-    for c in nb.prange(N // 4):
-        n = 4 * c
-        for s in range(Vd.shape[0]):
-            a0 = a1 = a2 = a3 = 0.0
-            for t in range(nnz[s]):
-                i = features[s, t]
-                xi = Vd[s, i]
-                a0 += np.float64(X[n, i]) * xi
-                a1 += np.float64(X[n + 1, i]) * xi
-                a2 += np.float64(X[n + 2, i]) * xi
-                a3 += np.float64(X[n + 3, i]) * xi
-            out[s, n], out[s, n + 1], out[s, n + 2], out[s, n + 3] = a0, a1, a2, a3
-    for n in range(N - N % 4, N):
-        for s in range(Vd.shape[0]):
-            out[s, n] = row_product(X, Vd[s], n, features[s, : nnz[s]])
+def sample_products(XT, V, out):  # noqa: N803
+    """``out[s, n] = x_n · V[s]`` from ``XT = Xᵀ`` (d × N, C-contiguous), accumulated
+    in float64 in increasing feature order over the non-zero features of ``V[s]`` (a
+    zero term adds ``±0``: no bit changes). Feature-major, so a product reads only the
+    columns of its non-zero features, contiguously, and the loop over a block of
+    samples vectorises."""
+    d, N = XT.shape  # noqa: N806
+    for block in nb.prange((N + PRODUCT_BLOCK - 1) // PRODUCT_BLOCK):
+        lo = block * PRODUCT_BLOCK
+        hi = min(N, lo + PRODUCT_BLOCK)
+        acc = np.empty(hi - lo)
+        for s in range(V.shape[0]):
+            acc[:] = 0.0
+            for i in range(d):
+                vi = np.float64(V[s, i])
+                if vi != 0.0:
+                    column = XT[i, lo:hi]
+                    for n in range(hi - lo):
+                        acc[n] += np.float64(column[n]) * vi
+            out[s, lo:hi] = acc
