@@ -589,7 +589,8 @@ def format_step_times(report: dict, targets: dict | None = None) -> str:
             f"({per_sample:.0f} B per sample = {per_sample / units:.1f} B x (h1+h2+K) = "
             f"{units}), {_mib(state['other'])} weight-sized buffers, "
             f"{_mib(state['product_cache'])} product cache "
-            f"(X x_s of {state['cached_products']} samples)"
+            f"(X x_s of {state['cached_products']} samples), "
+            f"{_mib(state['data_copy'])} feature-major copy of X"
         )
         info = sparse.get("trainer_info")
         if info:
@@ -648,9 +649,10 @@ def trainer_state_bytes(trainer) -> dict:
     hold), skipping the data ``X``, ``y`` and the model's parameters, and splits the
     arrays into ``"per_sample"`` (an axis of length N, in either layout: the
     O(N·(h1+h2+K)) forward state), ``"other"`` (weight-sized buffers and copies,
-    independent of N) and ``"product_cache"`` (the sparse trainer's cached
+    independent of N), ``"product_cache"`` (the sparse trainer's cached
     ``X x_s``, at most :data:`maxplus.sparse.CACHE_BYTES`; ``"cached_products"`` of
-    them). A width equal to N would be counted as per-sample.
+    them) and ``"data_copy"`` (its feature-major copy of ``X``, N·d). A width equal to
+    N would be counted as per-sample.
     """
     trainer = getattr(trainer, "trainer", trainer)  # unwrap ReusedLosses
     X = getattr(trainer, "X", None)
@@ -660,7 +662,10 @@ def trainer_state_bytes(trainer) -> dict:
     if model is not None:
         excluded += list(model.named_parameters().values())
     totals = {"per_sample": 0, "other": 0, "product_cache": 0, "cached_products": 0}
+    totals["data_copy"] = 0
     cache = getattr(trainer, "cache", None)
+    if getattr(cache, "XT", None) is not None:
+        totals["data_copy"] = int(cache.XT.nbytes)
     for entry in getattr(cache, "entries", {}).values():
         totals["product_cache"] += int(entry.nbytes)
         totals["cached_products"] += 1
