@@ -631,9 +631,11 @@ del pair
 # $$ (eq-state)
 #
 # with a constant that the table below measures, plus a cache of products $X x_s$ (8 bytes
-# per sample each, bounded). `speed.trainer_state_bytes` walks a trainer's arrays and sorts
-# them into per-sample state, weight-sized buffers and the product cache; we measure it
-# for a few $N$ and widths, without taking a step.
+# per sample each, bounded) and the copy of $X$, feature by feature, that they are
+# computed from (a product reads only its sample's non-zero features).
+# `speed.trainer_state_bytes` walks a trainer's arrays and sorts them into per-sample
+# state, weight-sized buffers, the product cache and that copy; we measure the
+# per-sample state for a few $N$ and widths, without taking a step.
 
 # %%
 for method, f in figures.items():
