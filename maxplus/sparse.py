@@ -37,6 +37,7 @@ from .kernels.cpu_update import update_entries, update_rows
 from .loss_bounds import LossBounds
 from .losses import loss_flops
 from .step_log import StepLog
+from .training import joined
 
 #: Bytes of cached products ``X x_s`` kept (least recently used dropped first).
 CACHE_BYTES = 256 * 2**20
@@ -430,7 +431,7 @@ class SparseTrainer:
 
     def touched_rows(self) -> dict:
         touched, self._touched = self._touched, {}
-        return {name: np.concatenate(chunks) for name, chunks in touched.items()}
+        return {name: joined(chunks) for name, chunks in touched.items()}
 
     def apply(self, eta: float, g: gradients.SparseGradient) -> None:
         """θ ← θ − η g on the tree's entries; log the step and raise the loss bounds
@@ -467,7 +468,7 @@ class SparseTrainer:
         misses = self.cache.misses
         products = self.cache.get(g.samples)
         self.flops_pending += 2 * self.X.size * (self.cache.misses - misses)
-        coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype))
+        coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype, copy=False))
         falls, rises = [], []
         for i, (state, entries) in enumerate(zip(self.layers, g.tropical, strict=True), start=1):
             W = state.layer.weight  # noqa: N806
@@ -480,9 +481,8 @@ class SparseTrainer:
             self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
         rows = [entries.rows for entries in g.tropical]
         cols = [entries.cols for entries in g.tropical]
-        return LogEntry(
-            M.astype(np.int64), coef, products, rows, cols, np.array(rises), np.array(falls)
-        )
+        columns = np.asarray(M, dtype=np.int64)
+        return LogEntry(columns, coef, products, rows, cols, np.array(rises), np.array(falls))
 
     def repair_flops(self) -> int:
         """FLOPs of the repair kernels' last calls: per output that followed its input
