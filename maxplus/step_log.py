@@ -56,9 +56,10 @@ class LastMoves:
 
     def add(self, keys, t: int) -> None:
         """The ``keys`` moved in step ``t`` (listing one twice is harmless)."""
+        step_of = self.step_of
         for key in keys.tolist():
-            self.step_of.pop(key, None)  # re-inserted last: the order stays by step
-            self.step_of[key] = t
+            step_of.pop(key, None)  # re-inserted last: the order stays by step
+            step_of[key] = t
         self._arrays = None
 
     def arrays(self):
