@@ -471,14 +471,13 @@ class SparseTrainer:
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype, copy=False))
         falls, rises = [], []
         for i, (state, entries) in enumerate(zip(self.layers, g.tropical, strict=True), start=1):
-            W = state.layer.weight  # noqa: N806
-            eta_i = scalar(eta, entries.values)
+            r, c, values = entries.rows, entries.cols, entries.values
             fall, rise = update_entries(
-                W, state.WT, entries.rows, entries.cols, entries.values, eta_i
+                state.layer.weight, state.WT, r, c, values, scalar(eta, values)
             )
             falls.append(fall)
             rises.append(rise)
-            self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
+            self._touched.setdefault(f"{i}.weight", []).append(r)
         rows = [entries.rows for entries in g.tropical]
         cols = [entries.cols for entries in g.tropical]
         columns = np.asarray(M, dtype=np.int64)
