@@ -113,7 +113,7 @@ class TreeBackward:
 
     def __init__(self, model):
         self.scratch = [np.zeros_like(layer.weight) for layer in model.layers[1:]]
-        self.count = np.zeros(1, dtype=np.int64)
+        self.keys = np.empty(0, dtype=np.int64)
 
     def gradient(self, model, selections, X, rows, G_rows) -> SparseGradient:  # noqa: N803
         """Backpropagate the samples ``rows`` (ascending) with upstream score
@@ -122,25 +122,11 @@ class TreeBackward:
         G = np.ascontiguousarray(G_rows)
         tropical = []
         for i in range(len(model.layers) - 1, 0, -1):
-            W = model.layers[i].weight
-            scratch = self.scratch[i - 1]
-            G_in = np.empty((rows.shape[0], W.shape[1]), dtype=G.dtype)
-            keys = np.empty(G.size, dtype=np.int64)
-            kb.tree_backward_tropical(rows, G, selections[i], G_in, scratch, keys, self.count)
-            keys, values = kb.zeroed_keys_values(scratch, keys[: self.count[0]])
-            r, c = np.divmod(keys, W.shape[1])
+            if self.keys.size < G.size:
+                self.keys = np.empty(G.size, dtype=np.int64)
+            G, r, c, values = kb.tree_backward_tropical(
+                rows, G, selections[i], self.scratch[i - 1], self.keys
+            )
             tropical.append(TropicalEntries(r, c, values))
-            G = G_in
-        columns = np.flatnonzero(np.any(G, axis=0))
-        lin = model.layers[0]
-        weight_rows = np.empty((columns.size, lin.weight.shape[1]), dtype=G.dtype)
-        bias_rows = np.empty(columns.size, dtype=G.dtype)
-        kb.tree_backward_linear(rows, G, X, columns, weight_rows, bias_rows)
-        return SparseGradient(
-            columns,
-            weight_rows,
-            bias_rows,
-            tropical[::-1],
-            rows,
-            np.ascontiguousarray(G[:, columns]),
-        )
+        columns, weight_rows, bias_rows, upstream = kb.tree_backward_linear(rows, G, X)
+        return SparseGradient(columns, weight_rows, bias_rows, tropical[::-1], rows, upstream)

@@ -40,8 +40,7 @@ def _top_count(q, n_samples: int, clip: bool) -> int:
     if not isinstance(q, numbers.Integral):
         if not 0 < q <= 1:
             raise ValueError(
-                f"objective ('topq', q) needs an integer q >= 1 or a fraction 0 < q <= 1, "
-                f"got {q!r}"
+                f"objective ('topq', q) needs an integer q >= 1 or a fraction 0 < q <= 1, got {q!r}"
             )
         return max(1, min(n_samples, int(np.ceil(q * n_samples - 1e-9))))
     if clip and q > n_samples:
@@ -66,4 +65,6 @@ def top_q(losses, q: int, xp=np):
 
 def objective_value(losses, selected, xp=np):
     """``F = mean(losses[selected])`` in a fixed summation order."""
+    if selected.shape[0] == 1:  # the sum of one loss, 0 + ℓ, without a reduction
+        return float(losses[selected[0]]) + 0.0
     return float(xp.sum(losses[selected])) / selected.shape[0]

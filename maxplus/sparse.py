@@ -34,9 +34,11 @@ from .kernels import cpu_repair
 from .kernels.cpu_bounds import kth_largest, lower_bounds, reaching, split_reaching
 from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, sample_products
 from .kernels.cpu_losses import LOSS_CODES, losses_of_changed, row_loss_gradients, row_losses
+from .kernels.cpu_update import update_entries, update_rows
 from .loss_bounds import LossBounds
 from .losses import loss_flops
 from .step_log import StepLog
+from .training import joined
 
 #: Bytes of cached products ``X x_s`` kept (least recently used dropped first).
 CACHE_BYTES = 256 * 2**20
@@ -76,6 +78,11 @@ class ProductCache:
 def largest_magnitude(a) -> float:
     """``max |a|`` (0 for an empty array) without an ``|a|`` temporary."""
     return max(float(a.max(initial=0)), -float(a.min(initial=0)))
+
+
+def scalar(value: float, a):
+    """``value`` as a scalar of ``a``'s dtype, as NumPy casts it in ``value * a``."""
+    return a.dtype.type(value)
 
 
 def index_dtype(largest: int):
@@ -428,7 +435,7 @@ class SparseTrainer:
 
     def touched_rows(self) -> dict:
         touched, self._touched = self._touched, {}
-        return {name: np.concatenate(chunks) for name, chunks in touched.items()}
+        return {name: joined(chunks) for name, chunks in touched.items()}
 
     def apply(self, eta: float, g: gradients.SparseGradient) -> None:
         """θ ← θ − η g on the tree's entries; log the step and raise the loss bounds
@@ -457,27 +464,28 @@ class SparseTrainer:
         """Move the parameters of the tree (θ −= η g) and describe the move."""
         lin = self.model.layers[0]
         M = g.linear_rows  # noqa: N806
-        lin.weight[M] -= eta * g.linear_weight
-        lin.bias[M] -= eta * g.linear_bias
+        update_rows(
+            lin.weight, lin.bias, M, g.linear_weight, g.linear_bias, scalar(eta, g.linear_weight)
+        )
         self._touched.setdefault("0.weight", []).append(M)
         self._touched.setdefault("0.bias", []).append(M)
         misses = self.cache.misses
         products = self.cache.get(g.samples)
         self.flops_pending += 2 * self.X.size * (self.cache.misses - misses)
-        coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype))
-        rows, cols, rises, falls = [], [], [], []
-        for i, entries in enumerate(g.tropical, start=1):
-            step = eta * entries.values
-            W = self.model.layers[i].weight
-            W[entries.rows, entries.cols] -= step
-            self.layers[i - 1].WT[entries.cols, entries.rows] = W[entries.rows, entries.cols]
-            rows.append(entries.rows)
-            cols.append(entries.cols)
-            falls.append(max(float(step.max(initial=0.0)), 0.0))
-            rises.append(max(-float(step.min(initial=0.0)), 0.0))
-            self._touched.setdefault(f"{i}.weight", []).append(entries.rows)
-        rises, falls = np.array(rises), np.array(falls)
-        return LogEntry(M.astype(np.int64), coef, products, rows, cols, rises, falls)
+        coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype, copy=False))
+        falls, rises = [], []
+        for i, (state, entries) in enumerate(zip(self.layers, g.tropical, strict=True), start=1):
+            r, c, values = entries.rows, entries.cols, entries.values
+            fall, rise = update_entries(
+                state.layer.weight, state.WT, r, c, values, scalar(eta, values)
+            )
+            falls.append(fall)
+            rises.append(rise)
+            self._touched.setdefault(f"{i}.weight", []).append(r)
+        rows = [entries.rows for entries in g.tropical]
+        cols = [entries.cols for entries in g.tropical]
+        columns = np.asarray(M, dtype=np.int64)
+        return LogEntry(columns, coef, products, rows, cols, np.array(rises), np.array(falls))
 
     def repair_flops(self) -> int:
         """FLOPs of the repair kernels' last calls: per output that followed its input

@@ -29,12 +29,11 @@ class Growing:
         self.size = 0
 
     def append(self, rows) -> None:
-        rows = np.asarray(rows, dtype=self.data.dtype).reshape(-1, *self.data.shape[1:])
-        end = self.size + rows.shape[0]
+        """Append ``rows``: an array of rows, or one row."""
+        rows = np.asarray(rows, dtype=self.data.dtype)
+        end = self.size + (rows.shape[0] if rows.ndim == self.data.ndim else 1)
         if end > self.data.shape[0]:
-            grown = np.empty(
-                (max(end, 2 * self.data.shape[0]), *self.data.shape[1:]), self.data.dtype
-            )
+            grown = np.empty((max(end, 2 * self.data.shape[0]), *self.data.shape[1:]), rows.dtype)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
         self.data[self.size : end] = rows
@@ -57,9 +56,10 @@ class LastMoves:
 
     def add(self, keys, t: int) -> None:
         """The ``keys`` moved in step ``t`` (listing one twice is harmless)."""
+        step_of = self.step_of
         for key in keys.tolist():
-            self.step_of.pop(key, None)  # re-inserted last: the order stays by step
-            self.step_of[key] = t
+            step_of.pop(key, None)  # re-inserted last: the order stays by step
+            step_of[key] = t
         self._arrays = None
 
     def arrays(self):
@@ -112,10 +112,12 @@ class StepLog:
             self.step_rows = Growing((q,), np.int64)
         self.columns.append(entry.columns)
         self.units.add(entry.columns, t)
-        self.step_ptr.append([self.columns.size])
+        self.step_ptr.append(self.columns.size)
         self.coefs.append(entry.coef.T)
-        rows = [self.pack(int(s), r) for s, r in zip(samples, entry.products, strict=True)]
-        self.step_rows.append([rows])
+        samples = np.asarray(samples).tolist()
+        self.step_rows.append(
+            [self.pack(s, r) for s, r in zip(samples, entry.products, strict=True)]
+        )
         self.gain_sums.append(self.gain_sums.view[-1] + entry.gains)
         for i, n_in in enumerate(self.layer_inputs):
             self.moved[i].add(entry.rows[i] * n_in + entry.cols[i], t)

@@ -223,12 +223,18 @@ def trainer_info(trainer) -> dict:
     return dict(info()) if callable(info) else {}
 
 
+def joined(chunks: list):
+    """The arrays ``chunks`` end to end (the only one itself, not a copy)."""
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+
 class BestIterate:
     """A copy of the best iterate so far, refreshed by copying only the rows that
     changed since the last copy (when the trainer reports them)."""
 
     def __init__(self, model):
         self.model = model.copy()
+        self.params = self.model.named_parameters()  # the copy's own arrays, kept
         self.objective = np.inf
         self.step = -1
         self.dirty = {}
@@ -245,14 +251,13 @@ class BestIterate:
             self.objective, self.step = F, t
 
     def sync(self, model) -> None:
-        live = model.named_parameters()
-        mine = self.model.named_parameters()
+        live, mine = model.named_parameters(), self.params
         if self.all_dirty:
             for name, param in live.items():
                 mine[name][...] = param
         else:
             for name, chunks in self.dirty.items():
-                rows = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+                rows = joined(chunks)
                 mine[name][rows] = live[name][rows]  # a row listed twice is copied twice
         self.dirty, self.all_dirty = {}, False
 

@@ -50,20 +50,21 @@ def linear_backward(G, X, grad_W, grad_b):  # noqa: N803
 
 
 @nb.njit(cache=True)
-def tree_backward_tropical(rows, G_out, S, G_in, scratch, keys, n_keys_out):  # noqa: N803
+def tree_backward_tropical(rows, G_out, S, scratch, keys):  # noqa: N803
     """Backpropagate the selected samples ``rows`` through one tropical layer.
 
-    ``G_out`` (q × out) holds their upstream gradients; writes ``G_in`` (q × in),
-    accumulates the weight gradient into the zeroed dense ``scratch`` (out × in)
-    and lists the touched flat keys ``j * in + i`` in ``keys`` (a key can repeat
-    when its sum passed through exactly zero; their count in ``n_keys_out[0]``).
+    ``G_out`` (q × out) holds their upstream gradients. Returns ``G_in`` (q × in)
+    and the weight gradient's entries ``(rows, cols, values)`` in row-major order:
+    each touched ``(j, i)`` once, its value summed in the zeroed dense ``scratch``
+    (out × in, zeroed again here). ``keys`` (at least ``G_out.size`` long) lists
+    the flat keys ``j * in + i`` as they are touched (a key can repeat when its sum
+    passed through exactly zero).
     """
-    n_in = G_in.shape[1]
+    n_in = scratch.shape[1]
+    G_in = np.zeros((rows.shape[0], n_in), dtype=G_out.dtype)
     count = 0
     for r in range(rows.shape[0]):
         n = rows[r]
-        for i in range(n_in):
-            G_in[r, i] = 0.0
         for j in range(G_out.shape[1]):
             g = G_out[r, j]
             if g != 0.0:
@@ -74,26 +75,52 @@ def tree_backward_tropical(rows, G_out, S, G_in, scratch, keys, n_keys_out):  # 
                     keys[count] = key
                     count += 1
                 scratch.flat[key] += g
-    n_keys_out[0] = count
+    touched = np.sort(keys[:count])
+    entry_rows = np.empty(count, dtype=np.int64)
+    entry_cols = np.empty(count, dtype=np.int64)
+    values = np.empty(count, dtype=scratch.dtype)
+    k = 0
+    for t in range(count):
+        key = touched[t]
+        if k == 0 or key != touched[t - 1]:
+            entry_rows[k] = key // n_in
+            entry_cols[k] = key % n_in
+            values[k] = scratch.flat[key]
+            k += 1
+    for t in range(count):
+        scratch.flat[touched[t]] = 0.0
+    return G_in, entry_rows[:k], entry_cols[:k], values[:k]
 
 
 @nb.njit(cache=True)
-def tree_backward_linear(rows, G, X, columns, grad_rows, grad_bias):  # noqa: N803
-    """``grad_rows[c] = Σ_r G[r, m] X[rows[r]]`` for ``m = columns[c]`` (samples ascending)."""
+def tree_backward_linear(rows, G, X):  # noqa: N803
+    """The linear units ``M`` that the selected samples ``rows`` reach (``G[:, m]``
+    not all zero), ascending, with their gradient rows ``Σ_r G[r, m] X[rows[r]]``
+    and ``Σ_r G[r, m]`` (samples ascending) and ``G[:, M]``."""
+    q, h = G.shape
+    reached = np.zeros(h, dtype=np.bool_)
+    for r in range(q):
+        for m in range(h):
+            if G[r, m] != 0.0:
+                reached[m] = True
+    columns = np.flatnonzero(reached)
+    grad_rows = np.zeros((columns.shape[0], X.shape[1]), dtype=G.dtype)
+    grad_bias = np.empty(columns.shape[0], dtype=G.dtype)
+    upstream = np.empty((q, columns.shape[0]), dtype=G.dtype)
     for c in range(columns.shape[0]):
         m = columns[c]
         row = grad_rows[c]
-        for i in range(row.shape[0]):
-            row[i] = 0.0
         acc = 0.0
-        for r in range(rows.shape[0]):
+        for r in range(q):
             g = G[r, m]
+            upstream[r, c] = g
             if g != 0.0:
                 x = X[rows[r]]
                 for i in range(row.shape[0]):
                     row[i] += g * x[i]
                 acc += g
         grad_bias[c] = acc
+    return columns, grad_rows, grad_bias, upstream
 
 
 @nb.njit(cache=True)
@@ -104,11 +131,3 @@ def sum_of_squares(a):
     for i in range(flat.shape[0]):
         acc += flat[i] * flat[i]
     return acc
-
-
-def zeroed_keys_values(scratch, keys):
-    """Sorted distinct keys, their values, and the scratch cleared again."""
-    keys = np.unique(keys)
-    values = scratch.flat[keys].copy()
-    scratch.flat[keys] = 0.0
-    return keys, values
