@@ -407,15 +407,19 @@ class SparseTrainer:
             q = min(q, self.L.size)
             L, bound = self.L, self.bound  # noqa: N806
             lower = np.empty_like(L)
-            lower_bounds(L, bound, once, lower, self.all_samples)
-            sure, rest = split_reaching(L, bound, self.bounds.uniform, once, kth_largest(lower, q))
+            kth = self.kth_lower_bound(lower, once, q, self.all_samples)
+            sure, rest = split_reaching(L, bound, self.bounds.uniform, once, kth)
             self.sync(sure)
-            lower_bounds(L, bound, once, lower, sure)
-            rest = reaching(L, bound, once, kth_largest(lower, q), rest)
+            rest = reaching(L, bound, once, self.kth_lower_bound(lower, once, q, sure), rest)
             self.tighten(rest)
-            lower_bounds(L, bound, once, lower, rest)
-            self.sync(reaching(L, bound, once, kth_largest(lower, q), rest))
+            self.sync(reaching(L, bound, once, self.kth_lower_bound(lower, once, q, rest), rest))
         return self.L
+
+    def kth_lower_bound(self, lower, once, q: int, updated) -> float:
+        """The ``q``-th largest of ``lower``, the least each loss can be now, after
+        recomputing it for the samples ``updated`` (synchronised or tightened)."""
+        lower_bounds(self.L, self.bound, once, lower, updated)
+        return kth_largest(lower, q)
 
     def tighten(self, samples=None) -> None:
         """Tighten the loss bounds of ``samples`` (default: all) with what their
