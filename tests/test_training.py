@@ -5,11 +5,15 @@ sparse state bitwise equal to a fresh forward pass, and the sparse and dense
 trainers then agree bitwise; the cached mode agrees to rounding.
 """
 
+import numba as nb
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import maxplus as mp
 from maxplus.dense import DenseTrainer
+from maxplus.kernels.ordered_keys import key_value, least_key, order_key
 from maxplus.objectives import top_q
 from maxplus.sparse import SparseTrainer
 from maxplus.step_log import StepLog
@@ -263,6 +267,36 @@ def test_sample_products_sum_each_row_in_feature_order(n, k):
         for i in range(13):
             expected += X[:, i].astype(np.float64) * np.float64(V[s, i])
         np.testing.assert_array_equal(out[s], expected)
+
+
+@nb.njit
+def keys_and_least(a):
+    """The order keys of ``a`` and the value of the least."""
+    keys = np.empty(a.shape[0], dtype=np.int64)
+    for j in range(a.shape[0]):
+        keys[j] = order_key(a[j])
+    return keys, key_value(least_key(keys))
+
+
+@settings(deadline=None)  # the first example compiles the kernel
+@given(
+    st.lists(
+        st.floats(allow_nan=False) | st.sampled_from([0.0, -0.0, 5e-324, -5e-324]),
+        max_size=40,
+    )
+)
+def test_order_keys_order_as_the_floats_and_give_back_their_minimum_bitwise(values):
+    """The repair's vectorised minima: keys compare as the values do (``-0.0`` just
+    below ``+0.0``), and the least key is the minimum, bitwise (``+inf`` for none)."""
+    a = np.array(values, dtype=np.float64)
+    keys, least = keys_and_least(a)
+    for u, ku in zip(a, keys, strict=True):
+        for v, kv in zip(a, keys, strict=True):
+            assert (ku < kv) == (u < v or (u == v == 0.0 and np.signbit(u) and not np.signbit(v)))
+    expected = np.min(a, initial=np.inf)
+    assert least == expected
+    if a.size and expected == 0.0:
+        assert np.signbit(least) == any(np.signbit(a[a == 0.0]))
 
 
 def test_product_cache_computes_each_missing_product_once_and_drops_the_oldest():

@@ -42,6 +42,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .ordered_keys import INF_KEY, key_value, least_key, order_key
 from .prefetch import prefetch, prefetch_row
 
 #: Runners-up kept exactly per output. A takeover pushes the previous selection
@@ -67,7 +68,7 @@ def good(v, maximize):
 @nb.njit(inline="always")
 def beats(gv, iv, gw, iw):
     """Candidate (goodness ``gv``, index ``iv``) beats (``gw``, ``iw``): lowest index on ties."""
-    return gv > gw or (gv == gw and iv < iw)
+    return (gv > gw) | ((gv == gw) & (iv < iw))  # no branches: the pass loop vectorises
 
 
 @nb.njit(cache=True)
@@ -122,34 +123,54 @@ def unlisted(S2, n, j, i):  # noqa: N803
 
 
 @nb.njit(cache=True, inline="always")
-def threshold_terms(t, t3, gh, gw, r3, other, unl):
-    """Fold one output into an input's running thresholds ``(t, t3)``: the output
-    (goodness ``gh``, bound ``r3``, the input's weight goodness ``gw``) counts for
-    ``t`` when it does not select the input (``other``), for ``t3`` when the input
-    is not listed for it either (``unl``)."""
-    v = gh - gw
-    t = v if (other & (v < t)) else t
-    v3 = r3 - gw
-    t3 = v3 if (other & unl & (v3 < t3)) else t3
-    return t, t3
-
-
-@nb.njit(cache=True, inline="always")
 def store_thresholds(st, n, i, t, t3, margin):
     """``T[n, i]`` and ``T3[n, i]`` from the exact minima ``t`` and ``t3``."""
     st[4][n, i] = t + st[6][n] - margin
     st[5][n, i] = t3 - margin
 
 
-@nb.njit(cache=True)
-def thresholds(WT, st, n, i, margin, maximize):  # noqa: N803
-    """Recompute ``T[n, i]`` and ``T3[n, i]`` from the current outputs."""
-    H, S, S2, R3 = st[0], st[1], st[2], st[3]  # noqa: N806
-    t = np.inf
-    t3 = np.inf
+@nb.njit(cache=True, inline="always")
+def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys_t3):  # noqa: N803
+    """Input ``i`` of sample ``n``, of value ``hi``, against every output ``j`` (the
+    state arrays as in :func:`repair_layer`).
+
+    Sets ``take[j]``: its candidate ``WT[i, j] + hi`` beats output ``j``, which does
+    not select it. Where it neither takes ``j`` nor is selected or listed there, raises
+    ``R3[n, j]`` to its candidate's goodness plus ``lift``. Returns whether it takes
+    any output, and the minima its thresholds come from: over the outputs it does
+    not select and keeps, ``t = min g(H) − g(W)``, and ``t3 = min R3 − g(W)`` over
+    those where it is not listed either. ``keys_t``/``keys_t3`` (int64, one per
+    output) are scratch: the minima are taken over order keys
+    (:mod:`maxplus.kernels.ordered_keys`), so that the loop vectorises.
+    """
+    any_take = False
     for j in range(WT.shape[1]):
-        gh, gw = good(H[n, j], maximize), good(WT[i, j], maximize)
-        t, t3 = threshold_terms(t, t3, gh, gw, R3[n, j], S[n, j] != i, unlisted(S2, n, j, i))
+        gw = good(WT[i, j], maximize)
+        gv = good(WT[i, j] + hi, maximize)
+        gh = good(H[n, j], maximize)
+        s = S[n, j]
+        other = s != i
+        bt = other & beats(gv, i, gh, s)
+        take[j] = bt
+        any_take = any_take | bt
+        keep = other & (not bt)
+        unl = unlisted(S2, n, j, i)
+        r3 = R3[n, j]
+        raised = gv + lift
+        r3 = raised if (keep & unl & (raised > r3)) else r3
+        R3[n, j] = r3
+        keys_t[j] = order_key(gh - gw) if keep else INF_KEY
+        keys_t3[j] = order_key(r3 - gw) if (keep & unl) else INF_KEY
+    return any_take, key_value(least_key(keys_t)), key_value(least_key(keys_t3))
+
+
+@nb.njit(cache=True)
+def thresholds(WT, st, n, i, margin, maximize, take, keys_t, keys_t3):  # noqa: N803
+    """Recompute ``T[n, i]`` and ``T3[n, i]`` from the current outputs: a
+    :func:`takeover_pass` of a value that beats no output (and raises no ``R3``)."""
+    worst = -np.inf if maximize else np.inf
+    H, S, S2, R3 = st[0], st[1], st[2], st[3]  # noqa: N806
+    _, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, worst, 0.0, maximize, take, keys_t, keys_t3)
     store_thresholds(st, n, i, t, t3, margin)
 
 
@@ -331,6 +352,8 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
         worse = np.zeros(n_out, dtype=np.bool_)
         worse_list = np.empty(n_out, dtype=np.int64)
         take = np.zeros(n_out, dtype=np.bool_)
+        keys_t = np.empty(n_out, dtype=np.int64)
+        keys_t3 = np.empty(n_out, dtype=np.int64)
         passed = np.empty(n_in, dtype=np.int64)
         pending = np.zeros(n_in, dtype=np.bool_)
         mark = np.zeros(n_in, dtype=np.bool_)
@@ -420,25 +443,8 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 pending[i] = False
                 hi = Hin[n, i]
                 lift = margin - Dr[n]  # R3 raised just past the candidate
-                any_take = False
-                t = np.inf
-                t3 = np.inf
-                for j in range(n_out):
-                    gw = good(WT[i, j], maximize)
-                    gv = good(WT[i, j] + hi, maximize)
-                    gh = good(H[n, j], maximize)
-                    s = S[n, j]
-                    other = s != i
-                    bt = other & beats(gv, i, gh, s)
-                    take[j] = bt
-                    any_take = any_take | bt
-                    keep = other & (not bt)
-                    unl = unlisted(S2, n, j, i)
-                    r3 = R3[n, j]
-                    raised = gv + lift
-                    r3 = raised if (keep & unl & (raised > r3)) else r3
-                    R3[n, j] = r3
-                    t, t3 = threshold_terms(t, t3, gh, gw, r3, keep, unl)
+                any_take, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, hi, lift,
+                                                maximize, take, keys_t, keys_t3)
                 store_thresholds(st, n, i, t, t3, margin)
                 if any_take:
                     for j in range(n_out):
@@ -489,6 +495,9 @@ def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
     for n in nb.prange(N):
         top_g = np.empty(SECONDS + 1, dtype=np.float64)
         top_i = np.empty(SECONDS + 1, dtype=np.int64)
+        take = np.empty(n_out, dtype=np.bool_)
+        keys_t = np.empty(n_out, dtype=np.int64)
+        keys_t3 = np.empty(n_out, dtype=np.int64)
         Dt[n] = 0.0
         Dr[n] = 0.0
         for i in range(n_in):
@@ -503,4 +512,4 @@ def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
             nxt[n, j], prv[n, j] = first, -1
             head[n, i1] = j
         for i in range(n_in):
-            thresholds(WT, st, n, i, margin, maximize)
+            thresholds(WT, st, n, i, margin, maximize, take, keys_t, keys_t3)

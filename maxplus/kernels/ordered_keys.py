@@ -1,0 +1,67 @@
+"""Minima of float64 values as integer minima, which LLVM vectorises.
+
+numba's loops that take a running minimum of floats (``m = v if v < m else m``)
+stay scalar: without fast-math LLVM will not reorder a floating-point comparison
+chain. Each non-NaN float64 ``v`` has an int64 *order key*: its bits, with every bit
+but the sign flipped when the sign is set. Keys compare as the values do (``-0.0``
+just below ``+0.0``), and an integer minimum vectorises (``vpminsq``). A kernel
+writes the keys of the values it wants the least of into a scratch array and takes
+:func:`least_key` of it; :func:`key_value` gives the float back, bitwise.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+from numba import types
+from numba.core.extending import intrinsic
+
+#: The key of ``+inf``: the minimum of no values.
+INF_KEY = 0x7FF0000000000000
+_LOW_63 = 0x7FFFFFFFFFFFFFFF
+
+
+@intrinsic
+def float_bits(typingctx, x):
+    """The bits of a float64 as an int64."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def bits_float(typingctx, x):
+    """The float64 whose bits are the int64 ``x``."""
+    if x != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@nb.njit(inline="always")
+def order_key(v):
+    """The int64 that orders as the float64 ``v`` does (``v`` not NaN)."""
+    b = float_bits(v)
+    return b ^ ((b >> 63) & _LOW_63)
+
+
+@nb.njit(inline="always")
+def key_value(k):
+    """The float64 whose key is ``k`` (the inverse of :func:`order_key`)."""
+    return bits_float(k ^ ((k >> 63) & _LOW_63))
+
+
+@nb.njit(inline="always")
+def least_key(keys):
+    """The smallest of ``keys`` (:data:`INF_KEY` for none), in a loop that vectorises."""
+    m = INF_KEY
+    for j in range(keys.shape[0]):
+        k = keys[j]
+        m = k if k < m else m
+    return m
