@@ -31,8 +31,10 @@ class LossBounds:
     units are read contiguously)."""
 
     def __init__(self, n_samples: int, n_units: int):
-        self.moved = np.zeros((n_units, n_samples))
-        self.room_at = np.empty((n_units, n_samples))
+        # written now, not on a unit's first move: the operating system would
+        # otherwise map their pages then, at ~1 µs a page, inside the steps
+        self.moved = np.full((n_units, n_samples), 0.0)
+        self.room_at = np.full((n_units, n_samples), np.nan)
         self.acc = np.empty((N_ACCUMULATORS, n_samples))
         self.checked = np.zeros(n_samples, dtype=np.int64)  # log steps resolved
         self.reset(np.arange(n_samples), 0)
