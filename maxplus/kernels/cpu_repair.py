@@ -141,7 +141,10 @@ def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys
     not select and keeps, ``t = min g(H) − g(W)``, and ``t3 = min R3 − g(W)`` over
     those where it is not listed either. ``keys_t``/``keys_t3`` (int64, one per
     output) are scratch: the minima are taken over order keys
-    (:mod:`maxplus.kernels.ordered_keys`), so that the loop vectorises.
+    (:mod:`maxplus.kernels.ordered_keys`), so that the loop vectorises. (A zero
+    minimum may come back as ``-0.0`` where a comparison chain keeps ``+0.0``;
+    :func:`store_thresholds` subtracts a positive margin, so the stored thresholds are
+    the same bits.)
     """
     any_take = False
     for j in range(WT.shape[1]):
@@ -167,7 +170,8 @@ def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys
 @nb.njit(cache=True)
 def thresholds(WT, st, n, i, margin, maximize, take, keys_t, keys_t3):  # noqa: N803
     """Recompute ``T[n, i]`` and ``T3[n, i]`` from the current outputs: a
-    :func:`takeover_pass` of a value that beats no output (and raises no ``R3``)."""
+    :func:`takeover_pass` of a value that beats no (finite) output and raises no
+    ``R3``."""
     worst = -np.inf if maximize else np.inf
     H, S, S2, R3 = st[0], st[1], st[2], st[3]  # noqa: N806
     _, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, worst, 0.0, maximize, take, keys_t, keys_t3)
