@@ -20,28 +20,25 @@ INF_KEY = 0x7FF0000000000000
 _LOW_63 = 0x7FFFFFFFFFFFFFFF
 
 
-@intrinsic
-def float_bits(typingctx, x):
-    """The bits of a float64 as an int64."""
-    if x != types.float64:
-        return None
+def _reinterpret(source, target):
+    """An intrinsic that reads the bits of a ``source`` scalar as a ``target`` one."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
+    @intrinsic
+    def reinterpret(typingctx, x):
+        if x != source:
+            return None
 
-    return types.int64(types.float64), codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
+
+        return target(source), codegen
+
+    return reinterpret
 
 
-@intrinsic
-def bits_float(typingctx, x):
-    """The float64 whose bits are the int64 ``x``."""
-    if x != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
+#: The bits of a float64 as an int64, and back.
+float_bits = _reinterpret(types.float64, types.int64)
+bits_float = _reinterpret(types.int64, types.float64)
 
 
 @nb.njit(inline="always")
