@@ -477,17 +477,17 @@ class SparseTrainer:
         products = self.cache.get(g.samples)
         self.flops_pending += 2 * self.X.size * (self.cache.misses - misses)
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype, copy=False))
-        falls, rises = [], []
+        rows, cols, falls, rises = [], [], [], []
         for i, (state, entries) in enumerate(zip(self.layers, g.tropical, strict=True), start=1):
             r, c, values = entries.rows, entries.cols, entries.values
             fall, rise = update_entries(
                 state.layer.weight, state.WT, r, c, values, scalar(eta, values)
             )
+            rows.append(r)
+            cols.append(c)
             falls.append(fall)
             rises.append(rise)
             self._touched.setdefault(f"{i}.weight", []).append(r)
-        rows = [entries.rows for entries in g.tropical]
-        cols = [entries.cols for entries in g.tropical]
         columns = np.asarray(M, dtype=np.int64)
         return LogEntry(columns, coef, products, rows, cols, np.array(rises), np.array(falls))
 

@@ -661,8 +661,8 @@ def trainer_state_bytes(trainer) -> dict:
     model = getattr(trainer, "model", None)
     if model is not None:
         excluded += list(model.named_parameters().values())
-    totals = {"per_sample": 0, "other": 0, "product_cache": 0, "cached_products": 0}
-    totals["data_copy"] = 0
+    names = ("per_sample", "other", "product_cache", "cached_products", "data_copy")
+    totals = dict.fromkeys(names, 0)
     cache = getattr(trainer, "cache", None)
     if getattr(cache, "XT", None) is not None:
         totals["data_copy"] = int(cache.XT.nbytes)

@@ -272,8 +272,8 @@ def test_sparse_state_bytes_refuses_other_trainers():
     )
     with pytest.raises(TypeError, match="sparse"):
         speed.sparse_state_bytes(dense)
-    empty = {"per_sample": 0, "other": 0, "product_cache": 0, "cached_products": 0}
-    empty["data_copy"] = 0
+    names = ("per_sample", "other", "product_cache", "cached_products", "data_copy")
+    empty = dict.fromkeys(names, 0)
     assert speed.trainer_state_bytes(dense) == empty  # nothing kept before a forward pass
     dense.losses()
     assert speed.trainer_state_bytes(dense)["per_sample"] > 0
