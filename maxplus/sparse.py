@@ -32,7 +32,13 @@ import numpy as np
 from . import flops, gradients
 from .kernels import cpu_repair
 from .kernels.cpu_bounds import kth_largest, lower_bounds, reaching, split_reaching
-from .kernels.cpu_linear import catch_up, linear_forward, replace_columns, sample_products
+from .kernels.cpu_linear import (
+    catch_up,
+    linear_forward,
+    padded_columns,
+    refresh_columns,
+    sample_products,
+)
 from .kernels.cpu_losses import LOSS_CODES, losses_of_changed, row_loss_gradients, row_losses
 from .kernels.cpu_update import update_entries, update_rows
 from .loss_bounds import LossBounds
@@ -354,13 +360,12 @@ class SparseTrainer:
         and repair every sample for what differs."""
         lin = self.model.layers[0]
         cols = np.unique(self.log.columns.view)
-        fresh = np.empty((self.Z.shape[0], cols.size), dtype=self.Z.dtype)
-        linear_forward(self.X, np.ascontiguousarray(lin.weight[cols].T), lin.bias[cols], fresh)
         N = self.Z.shape[0]  # noqa: N806
         count = np.zeros(N, dtype=np.int64)
         idx = np.empty((N, cols.size), dtype=np.int64)
         old = np.empty((N, cols.size), dtype=self.Z.dtype)
-        replace_columns(self.Z, fresh, cols, count, idx, old)
+        WT, bias = padded_columns(lin.weight, lin.bias, cols)  # noqa: N806
+        refresh_columns(self.X, WT, bias, cols, self.Z, count, idx, old)
         self.repair(self.all_samples, count, idx, old, self.synced_at.copy())
         self.log.clear()
         self.synced_at[:] = 0

@@ -246,6 +246,38 @@ def test_catch_up_lists_only_the_columns_whose_value_changed(exact):
         assert idx[n, 0] == 2 and old[n, 0] == before[n, 2]
 
 
+@pytest.mark.parametrize("n_cols", [1, 31, 32, 33, 70])
+def test_refresh_columns_equal_the_full_forward_and_list_what_changed(n_cols):
+    """A refresh recomputes the listed columns of ``Z`` (zero-padded to the kernel's
+    width) bitwise as the full forward pass, leaves the others, and lists per sample
+    exactly the columns whose value changed, in order, with their old values."""
+    from maxplus.kernels.cpu_linear import linear, padded_columns, refresh_columns
+
+    rng = np.random.default_rng(n_cols)
+    N, d, h = 140, 37, 80  # noqa: N806
+    X = rng.standard_normal((N, d)).astype(np.float32)
+    X[rng.random((N, d)) < 0.6] = 0.0
+    X[5] = 0.0  # a sample with no non-zero feature
+    W, b = rng.standard_normal((h, d)).astype(np.float32), rng.standard_normal(h).astype(np.float32)
+    Z = linear(X, W, b)
+    cols = np.sort(rng.choice(h, n_cols, replace=False))
+    moved = cols[::2]  # the other listed columns did not move: nothing of theirs changes
+    W[moved] += np.float32(1e-3) * rng.standard_normal((moved.size, d)).astype(np.float32)
+    b[moved] -= np.float32(1e-3)
+    before = Z.copy()
+    count = np.zeros(N, np.int64)
+    idx, old = np.empty((N, n_cols), np.int64), np.empty((N, n_cols), np.float32)
+    WT, bias = padded_columns(W, b, cols)
+    assert WT.shape[1] % 32 == 0 and WT.shape[1] >= n_cols
+    refresh_columns(X, WT, bias, cols, Z, count, idx, old)
+    np.testing.assert_array_equal(Z, linear(X, W, b))
+    for n in range(N):
+        changed = cols[Z[n, cols] != before[n, cols]]
+        np.testing.assert_array_equal(idx[n, : count[n]], changed)
+        np.testing.assert_array_equal(old[n, : count[n]], before[n, changed])
+    np.testing.assert_array_equal(idx[5, : count[5]], moved)  # z = b there: every moved one
+
+
 @pytest.mark.parametrize("n", [1, 4, 7, 9, 1100])
 @pytest.mark.parametrize("k", [1, 3])
 def test_sample_products_sum_each_row_in_feature_order(n, k):

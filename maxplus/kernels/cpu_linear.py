@@ -12,24 +12,49 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+#: Rows per parallel block of :func:`linear_forward` (one scratch list each).
+ROW_BLOCK = 64
+#: Recomputed columns are padded with zero weights to a multiple of this width, so
+#: that the vectorised loop over them has no scalar remainder.
+COLUMN_MULTIPLE = 32
+
+
+@nb.njit(cache=True, inline="always")
+def nonzero_features(X, n, nz):  # noqa: N803
+    """Write the features ``i`` (increasing) with ``X[n, i] != 0`` to ``nz``; return
+    how many. Branch-free: the zero pattern of images is unpredictable."""
+    count = 0
+    for i in range(X.shape[1]):
+        nz[count] = i
+        count += X[n, i] != 0.0
+    return count
+
+
+@nb.njit(cache=True, inline="always")
+def linear_row(X, n, WT, b, z, nz):  # noqa: N803
+    """``z = X[n] @ WT + b``, summed in increasing feature order over the non-zero
+    features (``nz``: scratch of length d)."""
+    h = WT.shape[1]
+    for m in range(h):
+        z[m] = 0.0
+    for k in range(nonzero_features(X, n, nz)):
+        i = nz[k]
+        xi = X[n, i]
+        w = WT[i]
+        for m in range(h):
+            z[m] += xi * w[m]
+    for m in range(h):
+        z[m] += b[m]
+
 
 @nb.njit(parallel=True, cache=True)
 def linear_forward(X, WT, b, Z):  # noqa: N803
     """``Z[n, :] = X[n] @ WT + b`` for C-contiguous X (N×d), WT (d×h), b (h,), Z (N×h)."""
     N, d = X.shape  # noqa: N806
-    h = WT.shape[1]
-    for n in nb.prange(N):
-        z = Z[n]
-        for m in range(h):
-            z[m] = 0.0
-        for i in range(d):
-            xi = X[n, i]
-            if xi != 0.0:
-                w = WT[i]
-                for m in range(h):
-                    z[m] += xi * w[m]
-        for m in range(h):
-            z[m] += b[m]
+    for block in nb.prange((N + ROW_BLOCK - 1) // ROW_BLOCK):
+        nz = np.empty(d, dtype=np.int64)
+        for n in range(block * ROW_BLOCK, min(N, (block + 1) * ROW_BLOCK)):
+            linear_row(X, n, WT, b, Z[n], nz)
 
 
 @nb.njit(cache=True, inline="always")
@@ -111,20 +136,37 @@ def catch_up(
             visited[j] = cnt
 
 
+def padded_columns(W, b, cols):  # noqa: N803
+    """``(WT, b)`` of the rows ``cols`` of ``W`` and ``b``, transposed and padded with
+    zero columns to a multiple of :data:`COLUMN_MULTIPLE` (for :func:`refresh_columns`)."""
+    width = -(-cols.size // COLUMN_MULTIPLE) * COLUMN_MULTIPLE
+    WT = np.zeros((W.shape[1], width), dtype=W.dtype)  # noqa: N806
+    WT[:, : cols.size] = W[cols].T
+    bias = np.zeros(width, dtype=b.dtype)
+    bias[: cols.size] = b[cols]
+    return WT, bias
+
+
 @nb.njit(parallel=True, cache=True)
-def replace_columns(Z, fresh, cols, count, idx, old):  # noqa: N803
-    """``Z[:, cols] = fresh``, listing per sample the columns that differed (and
-    their old values)."""
-    for n in nb.prange(Z.shape[0]):
-        cnt = 0
-        for t in range(cols.shape[0]):
-            m = cols[t]
-            if fresh[n, t] != Z[n, m]:
-                idx[n, cnt] = m
-                old[n, cnt] = Z[n, m]
-                Z[n, m] = fresh[n, t]
-                cnt += 1
-        count[n] = cnt
+def refresh_columns(X, WT, b, cols, Z, count, idx, old):  # noqa: N803
+    """Recompute ``Z[:, cols]`` as :func:`linear_forward` does (``WT``, ``b`` from
+    :func:`padded_columns`), listing per sample the columns that differed and their
+    old values in ``count``, ``idx``, ``old``."""
+    N, d = X.shape  # noqa: N806
+    for block in nb.prange((N + ROW_BLOCK - 1) // ROW_BLOCK):
+        nz = np.empty(d, dtype=np.int64)
+        z = np.empty(WT.shape[1], dtype=Z.dtype)
+        for n in range(block * ROW_BLOCK, min(N, (block + 1) * ROW_BLOCK)):
+            linear_row(X, n, WT, b, z, nz)
+            changed = 0
+            for t in range(cols.shape[0]):
+                m = cols[t]
+                if z[t] != Z[n, m]:
+                    idx[n, changed] = m
+                    old[n, changed] = Z[n, m]
+                    Z[n, m] = z[t]
+                    changed += 1
+            count[n] = changed
 
 
 def linear(X, W, b):  # noqa: N803
