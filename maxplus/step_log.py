@@ -47,28 +47,48 @@ class Growing:
 class LastMoves:
     """Keys (linear units, or weight entries ``row · width + col``) that moved, each
     once, in the order of the step after which they last moved: a sample
-    synchronised at step ``k`` has yet to see the keys with ``since ≥ k``, a suffix."""
+    synchronised at step ``k`` has yet to see the keys with ``since ≥ k``, a suffix.
+
+    Every move is appended (a key again each time it moves) with its step, and a
+    key's earlier places are marked dead: the ordered keys are the live places, in
+    order (one NumPy selection per step, not a rebuild from a dict)."""
 
     def __init__(self, width=None):
         self.width = width
-        self.step_of = {}
+        self.size = 0
+        self.moves = np.empty(64, dtype=np.int64)  # every key as it moved, in order
+        self.steps = np.empty(64, dtype=np.int64)  # the step of each move
+        self.live = np.empty(64, dtype=np.bool_)  # whether it is the key's last move
+        self.place = {}  # key -> the place of its last move
         self._arrays = None
 
     def add(self, keys, t: int) -> None:
         """The ``keys`` moved in step ``t`` (listing one twice is harmless)."""
-        step_of = self.step_of
-        for key in keys.tolist():
-            step_of.pop(key, None)  # re-inserted last: the order stays by step
-            step_of[key] = t
+        start, end = self.size, self.size + keys.size
+        if end > self.moves.size:
+            capacity = max(end, 2 * self.moves.size)
+            self.moves, self.steps, self.live = (
+                np.resize(a[:start], capacity) for a in (self.moves, self.steps, self.live)
+            )
+        self.moves[start:end] = keys
+        self.steps[start:end] = t
+        self.live[start:end] = True
+        place, dead = self.place, []
+        for offset, key in enumerate(keys.tolist()):
+            before = place.get(key)
+            if before is not None:
+                dead.append(before)
+            place[key] = start + offset
+        self.live[dead] = False
+        self.size = end
         self._arrays = None
 
     def arrays(self):
         """``(keys, since)`` as arrays ordered by ``since``, the keys split into
         ``(rows, cols)`` when a ``width`` is given."""
         if self._arrays is None:
-            n = len(self.step_of)
-            keys = np.fromiter(self.step_of.keys(), dtype=np.int64, count=n)
-            since = np.fromiter(self.step_of.values(), dtype=np.int64, count=n)
+            live = self.live[: self.size]
+            keys, since = self.moves[: self.size][live], self.steps[: self.size][live]
             if self.width is None:
                 self._arrays = (keys, since)
             else:

@@ -213,6 +213,33 @@ def test_refresh_makes_the_cached_state_a_fresh_forward_bitwise(stack):
     assert trainer.info()["refreshes"] == 12  # each restarts the count to the periodic one
 
 
+@pytest.mark.parametrize("width", [None, 7])
+def test_last_moves_lists_each_key_once_in_the_order_of_its_last_move(width):
+    """The log's moved keys: each once, ordered by the step after which it last moved
+    (within a step, as listed; a key listed twice in a step takes its later place),
+    as a dict that re-inserts a key on each move orders them; split into rows and
+    columns with a width. Hundreds of steps, so that the arrays grow."""
+    from maxplus.step_log import LastMoves
+
+    rng = np.random.default_rng(0 if width is None else width)
+    moves, order = LastMoves(width), {}
+    for t in range(300):
+        keys = rng.integers(0, 40, size=rng.integers(0, 6))
+        moves.add(keys, t)
+        for key in keys.tolist():
+            order.pop(key, None)
+            order[key] = t
+        if t % 37 == 0 or t == 299:
+            expected = np.array(list(order), dtype=np.int64)
+            got = moves.arrays()
+            np.testing.assert_array_equal(got[-1], np.array(list(order.values())))
+            if width is None:
+                np.testing.assert_array_equal(got[0], expected)
+            else:
+                np.testing.assert_array_equal(got[0] * width + got[1], expected)
+                assert got[1].size == 0 or got[1].max() < width
+
+
 @pytest.mark.parametrize("exact", [False, True])
 def test_catch_up_lists_only_the_columns_whose_value_changed(exact):
     """A logged move that rounds to nothing (here a zero coefficient) is brought up to
