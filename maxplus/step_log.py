@@ -31,13 +31,19 @@ class Growing:
     def append(self, rows) -> None:
         """Append ``rows``: an array of rows, or one row."""
         rows = np.asarray(rows, dtype=self.data.dtype)
-        end = self.size + (rows.shape[0] if rows.ndim == self.data.ndim else 1)
+        self.extend(rows.shape[0] if rows.ndim == self.data.ndim else 1)[:] = rows
+
+    def extend(self, n: int) -> np.ndarray:
+        """Grow by ``n`` rows (doubling the room when it runs out) and return them to
+        be written."""
+        start, end = self.size, self.size + n
         if end > self.data.shape[0]:
-            grown = np.empty((max(end, 2 * self.data.shape[0]), *self.data.shape[1:]), rows.dtype)
-            grown[: self.size] = self.data[: self.size]
+            shape = (max(end, 2 * self.data.shape[0]), *self.data.shape[1:])
+            grown = np.empty(shape, self.data.dtype)
+            grown[:start] = self.data[:start]
             self.data = grown
-        self.data[self.size : end] = rows
         self.size = end
+        return self.data[start:end]
 
     @property
     def view(self) -> np.ndarray:
@@ -55,40 +61,33 @@ class LastMoves:
 
     def __init__(self, width=None):
         self.width = width
-        self.size = 0
-        self.moves = np.empty(64, dtype=np.int64)  # every key as it moved, in order
-        self.steps = np.empty(64, dtype=np.int64)  # the step of each move
-        self.live = np.empty(64, dtype=np.bool_)  # whether it is the key's last move
+        self.moves = Growing((), np.int64)  # every key as it moved, in order
+        self.steps = Growing((), np.int64)  # the step of each move
+        self.live = Growing((), np.bool_)  # whether it is the key's last move
         self.place = {}  # key -> the place of its last move
         self._arrays = None
 
     def add(self, keys, t: int) -> None:
         """The ``keys`` moved in step ``t`` (listing one twice is harmless)."""
-        start, end = self.size, self.size + keys.size
-        if end > self.moves.size:
-            capacity = max(end, 2 * self.moves.size)
-            self.moves, self.steps, self.live = (
-                np.resize(a[:start], capacity) for a in (self.moves, self.steps, self.live)
-            )
-        self.moves[start:end] = keys
-        self.steps[start:end] = t
-        self.live[start:end] = True
+        start = self.moves.size
+        self.moves.extend(keys.size)[:] = keys
+        self.steps.extend(keys.size)[:] = t
+        self.live.extend(keys.size)[:] = True
         place, dead = self.place, []
         for offset, key in enumerate(keys.tolist()):
             before = place.get(key)
             if before is not None:
                 dead.append(before)
             place[key] = start + offset
-        self.live[dead] = False
-        self.size = end
+        self.live.data[dead] = False
         self._arrays = None
 
     def arrays(self):
         """``(keys, since)`` as arrays ordered by ``since``, the keys split into
         ``(rows, cols)`` when a ``width`` is given."""
         if self._arrays is None:
-            live = self.live[: self.size]
-            keys, since = self.moves[: self.size][live], self.steps[: self.size][live]
+            live = self.live.view
+            keys, since = self.moves.view[live], self.steps.view[live]
             if self.width is None:
                 self._arrays = (keys, since)
             else:
