@@ -388,7 +388,9 @@ class SparseTrainer:
             state.repair(Hin, batch, count, idx, old, rows, cols, start, gain, self.work)
             Hin = state.H
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old
-        changed = losses_of_changed(self.scores, self.y, self.loss_code, batch, count, self.L)
+        changed = losses_of_changed(
+            self.scores, self.y, self.loss_code, batch, count, self.L, nb.get_num_threads()
+        )
         self.bounds.reset(batch, steps)
         self.synced_at[batch] = steps
         self.counts["synced"] += batch.size

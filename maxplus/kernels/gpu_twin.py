@@ -484,7 +484,7 @@ def row_losses_twin(scores, y, code, L, changed, only_changed):  # noqa: N803
     for n in range(scores.shape[0]):
         if only_changed and changed[n] == 0:
             continue
-        L[n] = loss_of_row(scores[n], y[n], code)
+        L[n] = loss_of_row(scores, n, y[n], code)
 
 
 @nb.njit(cache=True)
