@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import maxplus as mp
 from maxplus.dense import DenseTrainer
+from maxplus.kernels import cpu_repair
 from maxplus.kernels.ordered_keys import key_value, least_key, order_key
 from maxplus.objectives import top_q
 from maxplus.sparse import SparseTrainer
@@ -186,6 +187,26 @@ def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ti
         rows = top_q(trainer.losses(2), 2)
         g = trainer.gradient(rows, 2)
         trainer.apply(0.05, g)
+    check_state(trainer, model, X, exact)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("ties", [False, True])
+def test_repaired_state_equals_a_fresh_forward_in_layers_of_many_outputs(exact, ties):
+    """Tropical layers of more than ``FEW_OUTPUTS`` outputs take the other takeover
+    pass (minima over order keys); the stacks above have fewer."""
+    sizes, kinds = [5, 40, 24, 3], ["MinPlus", "MaxPlus"]
+    assert min(sizes[1:-1]) > cpu_repair.FEW_OUTPUTS
+    X, y = problem(17, sizes, n=120, ties=ties)
+    model = mp.make_sequential(sizes, kinds, seed=6, dtype="float64")
+    if ties:
+        for layer in model.layers:
+            layer.weight[...] = np.round(8 * layer.weight) / 8
+    trainer = SparseTrainer(model, X, y, "cross_entropy", exact=exact, refresh_every=23)
+    for _ in range(120):
+        check_state(trainer, model, X, exact)
+        rows = top_q(trainer.losses(2), 2)
+        trainer.apply(0.05, trainer.gradient(rows, 2))
     check_state(trainer, model, X, exact)
 
 

@@ -52,6 +52,8 @@ SECONDS = 4
 #: Where a rescan puts the bound ``R3`` between the best unlisted candidate (0) and
 #: the worst listed one (1): room for the former to improve without a takeover pass.
 HEADROOM = 0.5
+#: Layers with at most this many outputs take the thresholds' minima in a plain loop.
+FEW_OUTPUTS = 16
 #: Samples ahead whose state is prefetched.
 PREFETCH_DISTANCE = 2
 #: Decorator of the helpers the repair loop calls without inlining them (they
@@ -136,6 +138,28 @@ def store_thresholds(st, n, i, t, t3, margin):
 
 
 @nb.njit(cache=True, inline="always")
+def takeover_pass_few(WT, H, S, S2, R3, n, i, hi, lift, maximize, take):  # noqa: N803
+    """:func:`takeover_pass` with running minima, for layers of few outputs."""
+    any_take = False
+    t, t3 = np.inf, np.inf
+    for j in range(WT.shape[1]):
+        gw = good(WT[i, j], maximize)
+        gv = good(WT[i, j] + hi, maximize)
+        gh = good(H[n, j], maximize)
+        s = S[n, j]
+        bt = (s != i) & beats(gv, i, gh, s)
+        take[j] = bt
+        any_take = any_take | bt
+        if s != i and not bt:
+            t = min(t, gh - gw)
+            if unlisted(S2, n, j, i):
+                r3 = max(R3[n, j], gv + lift)
+                R3[n, j] = r3
+                t3 = min(t3, r3 - gw)
+    return any_take, t, t3
+
+
+@nb.njit(cache=True, inline="always")
 def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys_t3):  # noqa: N803
     """Input ``i`` of sample ``n``, of value ``hi``, against every output ``j`` (the
     state arrays as in :func:`repair_layer`).
@@ -150,8 +174,11 @@ def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys
     (:mod:`maxplus.kernels.ordered_keys`), so that the loop vectorises. (A zero
     minimum may come back as ``-0.0`` where a comparison chain keeps ``+0.0``;
     :func:`store_thresholds` subtracts a positive margin, so the stored thresholds are
-    the same bits.)
+    the same bits.) Layers of at most :data:`FEW_OUTPUTS` outputs take running
+    minima instead: there the key loops cost more than they save.
     """
+    if WT.shape[1] <= FEW_OUTPUTS:
+        return takeover_pass_few(WT, H, S, S2, R3, n, i, hi, lift, maximize, take)
     any_take = False
     for j in range(WT.shape[1]):
         gw = good(WT[i, j], maximize)
