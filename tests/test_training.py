@@ -169,25 +169,32 @@ def check_state(trainer, model, X, exact):
         )
 
 
+def train_checking_the_state(sizes, kinds, exact, ties, dtype, *, data_seed, model_seed, n, steps):
+    """Sparse steps on the top two losses, the repaired state checked against a fresh
+    forward pass before each step and after the last."""
+    X, y = problem(data_seed, sizes, n=n, ties=ties)
+    X = X.astype(dtype)
+    model = mp.make_sequential(sizes, kinds, seed=model_seed, dtype=dtype)
+    if ties:  # weights on a grid: exact ties between candidates are frequent
+        for layer in model.layers:
+            layer.weight[...] = np.round(8 * layer.weight) / 8
+    trainer = SparseTrainer(model, X, y, "cross_entropy", exact=exact, refresh_every=23)
+    for _ in range(steps):
+        check_state(trainer, model, X, exact)
+        rows = top_q(trainer.losses(2), 2)
+        trainer.apply(0.05, trainer.gradient(rows, 2))
+    check_state(trainer, model, X, exact)
+
+
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("exact", [True, False])
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ties, dtype):
     sizes, kinds = STACKS[stack]
-    X, y = problem(13, sizes, ties=ties)
-    X = X.astype(dtype)
-    model = mp.make_sequential(sizes, kinds, seed=2, dtype=dtype)
-    if ties:  # weights on a grid: exact ties between candidates are frequent
-        for layer in model.layers:
-            layer.weight[...] = np.round(8 * layer.weight) / 8
-    trainer = SparseTrainer(model, X, y, "cross_entropy", exact=exact, refresh_every=23)
-    for _ in range(150):
-        check_state(trainer, model, X, exact)
-        rows = top_q(trainer.losses(2), 2)
-        g = trainer.gradient(rows, 2)
-        trainer.apply(0.05, g)
-    check_state(trainer, model, X, exact)
+    train_checking_the_state(
+        sizes, kinds, exact, ties, dtype, data_seed=13, model_seed=2, n=90, steps=150
+    )
 
 
 @pytest.mark.parametrize("exact", [True, False])
@@ -197,17 +204,9 @@ def test_repaired_state_equals_a_fresh_forward_in_layers_of_many_outputs(exact, 
     pass (minima over order keys); the stacks above have fewer."""
     sizes, kinds = [5, 40, 24, 3], ["MinPlus", "MaxPlus"]
     assert min(sizes[1:-1]) > cpu_repair.FEW_OUTPUTS
-    X, y = problem(17, sizes, n=120, ties=ties)
-    model = mp.make_sequential(sizes, kinds, seed=6, dtype="float64")
-    if ties:
-        for layer in model.layers:
-            layer.weight[...] = np.round(8 * layer.weight) / 8
-    trainer = SparseTrainer(model, X, y, "cross_entropy", exact=exact, refresh_every=23)
-    for _ in range(120):
-        check_state(trainer, model, X, exact)
-        rows = top_q(trainer.losses(2), 2)
-        trainer.apply(0.05, trainer.gradient(rows, 2))
-    check_state(trainer, model, X, exact)
+    train_checking_the_state(
+        sizes, kinds, exact, ties, "float64", data_seed=17, model_seed=6, n=120, steps=120
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
