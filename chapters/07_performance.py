@@ -581,6 +581,15 @@ print(f"state bytes per second of the step, at most: {repair_rate / 1e9:.2f} GB/
 # printed above), the repair visits most samples at the larger steps, and each visit is
 # a chain of dependent memory accesses. That is why the realised share is small.
 #
+# One trap of numba cost a fifth of the step at the larger learning rates until it was
+# found. A compiled function that is not inlined increments and decrements, atomically,
+# the reference count of every array passed to it, and both threads of the repair
+# share those counters: each call of a helper (a takeover, a swap, a rescan) moved their
+# cache line from one core to the other, about 200 ns a call. The helpers allocate
+# nothing, so they are compiled without reference counting (`_nrt=False`, the `helper`
+# decorator of `maxplus.kernels.cpu_repair`); alternated in one process with the code
+# before, the first steps at lr 0.01 went from 33 to 27 ms a step, with the same iterates.
+#
 # And threads? The samples are repaired in parallel, but each one's work is short and
 # irregular, and the step has serial parts (the tree, the worst sample). Two trainers
 # with the same seed and learning rate, so the same iterates, take blocks of steps in
