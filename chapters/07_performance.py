@@ -586,8 +586,8 @@ print(f"state bytes per second of the step, at most: {repair_rate / 1e9:.2f} GB/
 # the reference count of every array passed to it, and both threads of the repair
 # share those counters: each call of a helper (a takeover, a swap, a rescan) moved their
 # cache line from one core to the other, about 200 ns a call. The helpers allocate
-# nothing, so they are compiled without reference counting (`_nrt=False`, the `helper`
-# decorator of `maxplus.kernels.cpu_repair`); alternated in one process with the code
+# nothing, so they are compiled without reference counting (`_nrt=False`, through the
+# decorator of `maxplus.kernels.uncounted`); alternated in one process with the code
 # before, the first steps at lr 0.01 went from 33 to 27 ms a step, with the same iterates.
 #
 # And threads? The samples are repaired in parallel, but each one's work is short and

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .uncounted import uncounted
+
 CROSS_ENTROPY, HINGE = 0, 1
 LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "hinge": HINGE}
 
@@ -31,12 +33,11 @@ def _hinge_argmax(S, n, label):  # noqa: N803
     return best, arg
 
 
-@nb.njit(cache=True, _nrt=False)
+@uncounted
 def loss_of_row(S, n, label, code):  # noqa: N803
-    """Sample ``n``'s loss from its scores ``S[n]``. (Rows are read in place and the
-    function is compiled without reference counting: a row view, or a call that
-    counts references, would touch the reference count of ``S``, atomically, from
-    every thread of a parallel loop.)"""
+    """Sample ``n``'s loss from its scores ``S[n]``, read in place: a row view may
+    count a reference to ``S`` from every thread of a parallel loop
+    (:mod:`maxplus.kernels.uncounted`)."""
     if code == CROSS_ENTROPY:
         top = _row_max(S, n)
         acc = 0.0
@@ -76,7 +77,7 @@ def losses_of_changed(S, y, code, batch, count, out, threads):  # noqa: N803
     return changed
 
 
-@nb.njit(cache=True, _nrt=False)
+@uncounted
 def gradient_of_row(S, n, label, code, out):  # noqa: N803
     """``out[n] = ∂loss/∂s`` for sample ``n`` of scores ``S``."""
     if code == CROSS_ENTROPY:

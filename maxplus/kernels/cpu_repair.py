@@ -44,6 +44,7 @@ import numpy as np
 
 from .ordered_keys import INF_KEY, key_value, least_key, order_key
 from .prefetch import prefetch, prefetch_row
+from .uncounted import uncounted
 
 #: Runners-up kept exactly per output. A takeover pushes the previous selection
 #: among them; only when the list is full does one drop under the bound ``R3``, so
@@ -56,12 +57,6 @@ HEADROOM = 0.5
 FEW_OUTPUTS = 16
 #: Samples ahead whose state is prefetched.
 PREFETCH_DISTANCE = 2
-#: Decorator of the helpers the repair loop calls without inlining them (they
-#: allocate nothing): compiled without numba's reference counting. Otherwise each
-#: call increments and decrements, atomically, the reference counts of every array
-#: it is passed, counters that both threads of the parallel loop share: about
-#: 200 ns a call, and 4 % (lr 1e-4) to 19 % (lr 1e-2, first steps) of a step.
-helper = nb.njit(cache=True, _nrt=False)
 # work counters per sample
 FOLLOWED, TAKEOVER_PASSES, SWAPS, RESCANS, CERTIFIED = 0, 1, 2, 3, 4
 N_COUNTERS = 5
@@ -79,7 +74,7 @@ def beats(gv, iv, gw, iw):
     return (gv > gw) | ((gv == gw) & (iv < iw))  # no branches: the pass loop vectorises
 
 
-@helper
+@uncounted
 def rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i):  # noqa: N803
     """Rank the candidates ``W[j] + Hin[n]``: returns the best value, its input and
     a goodness bound for the candidates outside the top ``SECONDS + 1``: halfway
@@ -117,7 +112,7 @@ def rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i):  # noqa: N803
     return W[j, i1] + Hin[n, i1], i1, g_rest
 
 
-@helper
+@uncounted
 def unlisted(S2, n, j, i):  # noqa: N803
     """Input ``i`` is not among output ``j``'s runners-up."""
     out = True
@@ -138,19 +133,28 @@ def store_thresholds(st, n, i, t, t3, margin):
 
 
 @nb.njit(cache=True, inline="always")
+def contest(WT, H, S, n, i, j, hi, maximize):  # noqa: N803
+    """Input ``i`` (value ``hi``) against output ``j`` of sample ``n``: the goodness of
+    its weight, of its candidate and of the output, whether ``j`` selects another
+    input, and whether the candidate takes ``j`` over."""
+    gw = good(WT[i, j], maximize)
+    gv = good(WT[i, j] + hi, maximize)
+    gh = good(H[n, j], maximize)
+    s = S[n, j]
+    other = s != i
+    return gw, gv, gh, other, other & beats(gv, i, gh, s)
+
+
+@nb.njit(cache=True, inline="always")
 def takeover_pass_few(WT, H, S, S2, R3, n, i, hi, lift, maximize, take):  # noqa: N803
     """:func:`takeover_pass` with running minima, for layers of few outputs."""
     any_take = False
     t, t3 = np.inf, np.inf
     for j in range(WT.shape[1]):
-        gw = good(WT[i, j], maximize)
-        gv = good(WT[i, j] + hi, maximize)
-        gh = good(H[n, j], maximize)
-        s = S[n, j]
-        bt = (s != i) & beats(gv, i, gh, s)
+        gw, gv, gh, other, bt = contest(WT, H, S, n, i, j, hi, maximize)
         take[j] = bt
         any_take = any_take | bt
-        if s != i and not bt:
+        if other and not bt:
             t = min(t, gh - gw)
             if unlisted(S2, n, j, i):
                 r3 = max(R3[n, j], gv + lift)
@@ -181,12 +185,7 @@ def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys
         return takeover_pass_few(WT, H, S, S2, R3, n, i, hi, lift, maximize, take)
     any_take = False
     for j in range(WT.shape[1]):
-        gw = good(WT[i, j], maximize)
-        gv = good(WT[i, j] + hi, maximize)
-        gh = good(H[n, j], maximize)
-        s = S[n, j]
-        other = s != i
-        bt = other & beats(gv, i, gh, s)
+        gw, gv, gh, other, bt = contest(WT, H, S, n, i, j, hi, maximize)
         take[j] = bt
         any_take = any_take | bt
         keep = other & (not bt)
@@ -200,7 +199,7 @@ def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys
     return any_take, key_value(least_key(keys_t)), key_value(least_key(keys_t3))
 
 
-@helper
+@uncounted
 def thresholds(WT, st, n, i, margin, maximize, take, keys_t, keys_t3):  # noqa: N803
     """Recompute ``T[n, i]`` and ``T3[n, i]`` from the current outputs: a
     :func:`takeover_pass` of a value that beats no (finite) output and raises no
@@ -228,7 +227,7 @@ def under_bound(W, st, n, j, i, g, margin, maximize):  # noqa: N803
     T3[n, i] = min(T3[n, i], R3[n, j] - good(W[j, i], maximize) - margin)
 
 
-@helper
+@uncounted
 def select(st, n, j, i):
     """Output ``j`` now selects input ``i``: move it between the two groups (O(1))."""
     S, head, nxt, prv = st[1], st[8], st[9], st[10]  # noqa: N806
@@ -284,7 +283,7 @@ def best_listed(W, Hin, H, S, S2, n, j, maximize):  # noqa: N803
     return g_best, i_best, k_best
 
 
-@helper
+@uncounted
 def mark_listed(S2, n, j, i1, mark, value):  # noqa: N803
     """Set ``mark`` of output ``j``'s selection ``i1`` and runners-up to ``value``."""
     mark[i1] = value
@@ -294,7 +293,7 @@ def mark_listed(S2, n, j, i1, mark, value):  # noqa: N803
             mark[c] = value
 
 
-@helper
+@uncounted
 def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i, mark):  # noqa: N803
     """Output ``j`` of sample ``n``: its selected candidate got worse (already in
     ``H``) and ``listed`` is :func:`best_listed`'s answer for it. ``top_g``, ``top_i``
@@ -323,7 +322,7 @@ def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i
     work[n, RESCANS] += 1
 
 
-@helper
+@uncounted
 def take_over(W, Hin, st, n, j, i, cand, margin, maximize):  # noqa: N803
     """Input ``i`` with candidate value ``cand`` takes output ``j`` over; the old
     selection becomes a runner-up, in ``i``'s place if ``i`` was one, else in a free
