@@ -151,10 +151,12 @@ class LayerState:
         self.margin = 64 * float(np.finfo(Hin.dtype).eps) * (1.0 + 4.0 * scale)
         cpu_repair.initial_state(Hin, W, self.WT, self.arrays, self.maximize, self.margin)
 
-    def repair(self, Hin, batch, count, idx, old, rows, cols, first, gain, work):  # noqa: N803
+    def repair(self, Hin, batch, count, idx, old, moved, first, gain_sums, layer, work):  # noqa: N803
         """Repair the samples ``batch`` after the inputs listed per sample changed and
-        the weights ``(rows, cols)[first[b]:]`` may have moved (by at most ``gain[b]``);
-        the changed outputs are left in ``changed_*`` (indexed like ``batch``)."""
+        the weights ``moved = (rows, cols, since)`` with ``since ≥ first[b]`` may have
+        moved, by at most ``gain_sums[-1, layer] − gain_sums[first[b], layer]`` (see
+        :func:`maxplus.kernels.cpu_repair.repair_layer`); the changed outputs are left
+        in ``changed_*`` (indexed like ``batch``)."""
         W = self.layer.weight
         cpu_repair.repair_layer(
             Hin,
@@ -166,10 +168,10 @@ class LayerState:
             count,
             idx,
             old,
-            rows,
-            cols,
+            *moved,
             first,
-            gain,
+            gain_sums,
+            layer,
             self.margin,
             self.changed_count,
             self.changed_idx,
@@ -379,13 +381,11 @@ class SparseTrainer:
         """Repair the tropical layers of ``batch`` (changed linear outputs given) and
         their losses; they are synchronised with the whole log afterwards."""
         steps = len(self.log)
-        gains = np.ascontiguousarray(self.log.gains_since(first))  # one kernel signature
+        gain_sums = self.log.gain_sums.view
         Hin = self.Z
         for i, state in enumerate(self.layers):
-            rows, cols, since = self.log.moved_weights(i)
-            gain = gains[i]
-            start = np.searchsorted(since, first)
-            state.repair(Hin, batch, count, idx, old, rows, cols, start, gain, self.work)
+            moved = self.log.moved_weights(i)
+            state.repair(Hin, batch, count, idx, old, moved, first, gain_sums, i, self.work)
             Hin = state.H
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old
         changed = losses_of_changed(

@@ -162,9 +162,3 @@ class StepLog:
         step after which they last moved: ``(units, since)``; a sample synchronised
         at step ``k`` has seen the moves of the units with ``since < k``."""
         return self.units.arrays()
-
-    def gains_since(self, first) -> np.ndarray:
-        """Per tropical layer (rows) and sample (columns): the sum of the largest
-        weight moves over the steps after ``first`` (per sample)."""
-        sums = self.gain_sums.view
-        return sums[-1][:, None] - sums[first].T

@@ -361,18 +361,21 @@ def certified(Hin, st, n, i, maximize):  # noqa: N803
 # fmt: off
 @nb.njit(parallel=True, cache=True)
 def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
-                 batch, ci_count, ci_idx, ci_old, w_rows, w_cols, w_first, w_gain, margin,
-                 co_count, co_idx, co_old, work, threads):
+                 batch, ci_count, ci_idx, ci_old, w_rows, w_cols, w_since, first, gain_sums,
+                 layer, margin, co_count, co_idx, co_old, work, threads):
     """Repair one tropical layer (state tuple ``st``) for the samples ``batch``.
 
     ``Hin`` holds the new inputs; the ``b``-th sample of the batch changed
     ``ci_count[b]`` of them, ``ci_idx[b, :count]``, whose previous values are
     ``ci_old[b, :count]`` (only inputs whose value differs are listed: every producer,
     the linear catch-up and refresh and each layer's changed outputs, filters so).
-    Weights ``(w_rows[e], w_cols[e])`` for ``e ≥ w_first[b]`` may have changed since
-    (``W``, ``WT`` hold the new values; listing one that did not, or twice, is
-    harmless); ``w_gain[b]`` bounds how far any weight's goodness moved since, up or
-    down. Writes the changed outputs into ``co_count[b]``,
+    The sample was last synchronised after the logged step ``first[b]``: the weights
+    ``(w_rows[e], w_cols[e])`` with ``w_since[e] ≥ first[b]`` (``w_since`` ascending)
+    may have changed since (``W``, ``WT`` hold the new values; listing one that did
+    not, or twice, is harmless), and ``gain_sums[-1, layer] − gain_sums[first[b],
+    layer]`` (sums of the logged steps' largest weight moves, per layer) bounds how
+    far any weight's goodness moved since, up or down. Writes the changed outputs
+    into ``co_count[b]``,
     ``co_idx[b]`` with their previous values in ``co_old[b]``, and counts the work
     per sample in ``work[n]``. ``threads``: numba's thread count (one set of scratch
     arrays each: ``prange`` gives each thread an equal share of the batch).
@@ -381,6 +384,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     B = batch.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     n_chunks = min(threads, B)
+    n_moved = w_rows.shape[0]
     for c in nb.prange(n_chunks):
         old = np.empty(n_out, dtype=H.dtype)
         touched = np.zeros(n_out, dtype=np.bool_)
@@ -407,7 +411,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     prefetch(T, a, i)
                     prefetch(T3, a, i)
                     prefetch(head, a, i)
-                for e in range(w_first[ba], w_rows.shape[0]):
+                for e in range(np.searchsorted(w_since, first[ba]), n_moved):
                     prefetch(T, a, w_cols[e])
                     prefetch(T3, a, w_cols[e])
                 prefetch_row(H, a)
@@ -417,7 +421,8 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 prefetch_row(nxt, a)
                 prefetch_row(prv, a)
             count = ci_count[b]
-            if count == 0 and w_first[b] == w_rows.shape[0]:
+            w_first = np.searchsorted(w_since, first[b])
+            if count == 0 and w_first == n_moved:
                 co_count[b] = 0
                 continue
             counts[0] = 0
@@ -429,7 +434,8 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 i = ci_idx[b, t]
                 if head[n, i] >= 0:  # an input no output selects worsens no output
                     down = max(down, good(ci_old[b, t], maximize) - good(Hin[n, i], maximize))
-            Dt[n] += down + 2.0 * w_gain[b] + margin
+            w_gain = gain_sums[-1, layer] - gain_sums[first[b], layer]
+            Dt[n] += down + 2.0 * w_gain + margin
             Dr[n] += margin
             # outputs whose selected input changed follow it
             followed = 0
@@ -444,7 +450,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     j = nxt[n, j]
             # changed weights, one candidate at a time (the thresholds of their inputs
             # already allow for weight moves through Dt and Dr)
-            for e in range(w_first[b], w_rows.shape[0]):
+            for e in range(w_first, n_moved):
                 j = w_rows[e]
                 i = w_cols[e]
                 cand = W[j, i] + Hin[n, i]
