@@ -39,7 +39,8 @@ from .kernels.cpu_linear import (
     refresh_columns,
     sample_products,
 )
-from .kernels.cpu_losses import LOSS_CODES, losses_of_changed, row_loss_gradients, row_losses
+from .kernels.cpu_losses import LOSS_CODES, row_loss_gradients, row_losses
+from .kernels.cpu_sync import finish_sync
 from .kernels.cpu_update import update_entries, update_rows
 from .loss_bounds import LossBounds
 from .losses import loss_flops
@@ -221,6 +222,7 @@ class SparseTrainer:
         self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)  # zero between repairs
         self.last_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # of the last repair
         self.flops_per_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # see repair_flops
+        self.last_repair_flops = 0
         widest_out = max(state.layer.weight.shape[0] for state in self.layers)
         widest_in = max(state.layer.weight.shape[1] for state in self.layers)
         self.flops_per_work[cpu_repair.FOLLOWED] = 2
@@ -388,15 +390,25 @@ class SparseTrainer:
             state.repair(Hin, batch, count, idx, old, moved, first, gain_sums, i, self.work)
             Hin = state.H
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old
-        changed = losses_of_changed(
-            self.scores, self.y, self.loss_code, batch, count, self.L, nb.get_num_threads()
+        changed, self.last_repair_flops = finish_sync(
+            self.scores,
+            self.y,
+            self.loss_code,
+            batch,
+            count,
+            self.L,
+            self.bounds.acc,
+            self.bounds.checked,
+            self.synced_at,
+            steps,
+            self.work,
+            self.last_work,
+            self.work_done,
+            self.flops_per_work,
+            nb.get_num_threads(),
         )
-        self.bounds.reset(batch, steps)
-        self.synced_at[batch] = steps
         self.counts["synced"] += batch.size
-        cpu_repair.take_work(self.work, batch, self.last_work)
-        self.work_done += self.last_work
-        self.flops_pending += self.repair_flops() + changed * loss_flops(self.model.n_classes)
+        self.flops_pending += self.last_repair_flops + changed * loss_flops(self.model.n_classes)
 
     # ---- the trainer protocol ----------------------------------------------------
     def losses(self, q=None) -> np.ndarray:
@@ -502,7 +514,7 @@ class SparseTrainer:
         """FLOPs of the repair kernels' last calls: per output that followed its input
         2, per takeover pass 4 per output (the pass and the thresholds), per rescan 2
         per input, per swap 3."""
-        return int(self.last_work @ self.flops_per_work)
+        return self.last_repair_flops
 
     @property
     def counters(self) -> dict:
