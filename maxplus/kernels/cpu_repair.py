@@ -400,8 +400,9 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
         top_g = np.empty(SECONDS + 1, dtype=np.float64)
         top_i = np.empty(SECONDS + 1, dtype=np.int64)
         counts = np.zeros(2, dtype=np.int64)
-        last = (c + 1) * B // n_chunks
-        for b in range(c * B // n_chunks, last):
+        lo, last = c * B // n_chunks, (c + 1) * B // n_chunks
+        w_start = np.searchsorted(w_since, first[lo:last])  # each sample's first moved weight
+        for b in range(lo, last):
             n = batch[b]
             if b + PREFETCH_DISTANCE < last:  # the state of a sample a few steps ahead
                 a, ba = batch[b + PREFETCH_DISTANCE], b + PREFETCH_DISTANCE
@@ -411,7 +412,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     prefetch(T, a, i)
                     prefetch(T3, a, i)
                     prefetch(head, a, i)
-                for e in range(np.searchsorted(w_since, first[ba]), n_moved):
+                for e in range(w_start[ba - lo], n_moved):
                     prefetch(T, a, w_cols[e])
                     prefetch(T3, a, w_cols[e])
                 prefetch_row(H, a)
@@ -421,7 +422,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 prefetch_row(nxt, a)
                 prefetch_row(prv, a)
             count = ci_count[b]
-            w_first = np.searchsorted(w_since, first[b])
+            w_first = w_start[b - lo]
             if count == 0 and w_first == n_moved:
                 co_count[b] = 0
                 continue
