@@ -47,6 +47,8 @@ from .losses import loss_flops
 from .step_log import StepLog
 from .training import joined
 
+FLOAT64_EPS = float(np.finfo(np.float64).eps)
+
 #: Bytes of cached products ``X x_s`` kept (least recently used dropped first).
 CACHE_BYTES = 256 * 2**20
 
@@ -152,12 +154,12 @@ class LayerState:
         self.margin = 64 * float(np.finfo(Hin.dtype).eps) * (1.0 + 4.0 * scale)
         cpu_repair.initial_state(Hin, W, self.WT, self.arrays, self.maximize, self.margin)
 
-    def repair(self, Hin, batch, count, idx, old, moved, first, gain_sums, layer, work):  # noqa: N803
+    def repair(self, Hin, batch, count, idx, old, moved, first, gain_sums, layer, work, threads):  # noqa: N803
         """Repair the samples ``batch`` after the inputs listed per sample changed and
         the weights ``moved = (rows, cols, since)`` with ``since ≥ first[b]`` may have
         moved, by at most ``gain_sums[-1, layer] − gain_sums[first[b], layer]`` (see
         :func:`maxplus.kernels.cpu_repair.repair_layer`); the changed outputs are left
-        in ``changed_*`` (indexed like ``batch``)."""
+        in ``changed_*`` (indexed like ``batch``); ``threads``: numba's thread count."""
         W = self.layer.weight
         cpu_repair.repair_layer(
             Hin,
@@ -178,7 +180,7 @@ class LayerState:
             self.changed_idx,
             self.changed_old,
             work,
-            nb.get_num_threads(),
+            threads,
         )
 
 
@@ -238,6 +240,7 @@ class SparseTrainer:
         self.x_l1 = float(np.abs(X).sum(axis=1).max(initial=0))
         self.x_max = largest_magnitude(X)
         self.x_sq_max = float(np.max(np.sum(np.square(X, dtype=np.float64), axis=1), initial=0))
+        self.unit_roundoff = float(np.finfo(model.dtype).eps)
         self.measure_scales()
 
     # ---- state -----------------------------------------------------------------
@@ -271,7 +274,7 @@ class SparseTrainer:
         """
         if self.exact:
             return 0.0
-        u = float(np.finfo(self.Z.dtype).eps)
+        u = self.unit_roundoff
         d = self.X.shape[1]
         s1 = self.linear_scale()
         z_max = largest_magnitude(self.Z)
@@ -300,12 +303,12 @@ class SparseTrainer:
         the tropical sums, the linear sums in exact mode, the float64 loss) and per
         logged step (the rounded parameter update and catch-up). With ``c`` the
         logged ``Σ max|ηζ|``, ``S1 ≤ max‖x‖₁ (max|A| + c max|x|) + max|b| + c``."""
-        u = float(np.finfo(self.Z.dtype).eps)
+        u = self.unit_roundoff
         c = self.log.coef_max_sum
         s1 = self.x_l1 * (self.a_max + c * self.x_max) + self.b_max + c
         scale = self.value_scale
         d = self.X.shape[1]
-        loss_rounding = 64 * float(np.finfo(np.float64).eps) * (1 + scale)
+        loss_rounding = 64 * FLOAT64_EPS * (1 + scale)
         once = 2 * u * (scale + (d + 1) * s1 * self.exact) + loss_rounding
         return once, u * (s1 + 2 * scale)
 
@@ -332,6 +335,7 @@ class SparseTrainer:
         old = np.empty((batch.size, width), dtype=self.Z.dtype)
         lin = self.model.layers[0]
         first = self.synced_at[batch]
+        threads = nb.get_num_threads()
         catch_up(
             self.Z,
             self.X,
@@ -349,10 +353,10 @@ class SparseTrainer:
             idx,
             old,
             visited,
-            nb.get_num_threads(),
+            threads,
         )
         self.bounds.forget(batch, first, log)
-        self.repair(batch, count, idx, old, first)
+        self.repair(batch, count, idx, old, first, threads)
         n_pairs = int(visited.sum())
         d = self.X.shape[1]
         q = log.coefs.view.shape[1]
@@ -370,7 +374,7 @@ class SparseTrainer:
         old = np.empty((N, cols.size), dtype=self.Z.dtype)
         WT, bias = padded_columns(lin.weight, lin.bias, cols)  # noqa: N806
         refresh_columns(self.X, WT, bias, cols, self.Z, count, idx, old)
-        self.repair(self.all_samples, count, idx, old, self.synced_at.copy())
+        self.repair(self.all_samples, count, idx, old, self.synced_at.copy(), nb.get_num_threads())
         self.log.clear()
         self.synced_at[:] = 0
         self.bounds.restart(cols)
@@ -379,15 +383,17 @@ class SparseTrainer:
         # the tropical layers and the losses are counted by repair()
         self.flops_pending += flops.linear_forward_flops(self.model, N, cols.size)
 
-    def repair(self, batch, count, idx, old, first) -> None:
+    def repair(self, batch, count, idx, old, first, threads) -> None:
         """Repair the tropical layers of ``batch`` (changed linear outputs given) and
-        their losses; they are synchronised with the whole log afterwards."""
+        their losses, on ``threads`` threads; they are synchronised with the whole
+        log afterwards."""
         steps = len(self.log)
         gain_sums = self.log.gain_sums.view
         Hin = self.Z
         for i, state in enumerate(self.layers):
             moved = self.log.moved_weights(i)
-            state.repair(Hin, batch, count, idx, old, moved, first, gain_sums, i, self.work)
+            work = self.work
+            state.repair(Hin, batch, count, idx, old, moved, first, gain_sums, i, work, threads)
             Hin = state.H
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old
         changed, self.last_repair_flops = finish_sync(
@@ -405,7 +411,7 @@ class SparseTrainer:
             self.last_work,
             self.work_done,
             self.flops_per_work,
-            nb.get_num_threads(),
+            threads,
         )
         self.counts["synced"] += batch.size
         self.flops_pending += self.last_repair_flops + changed * loss_flops(self.model.n_classes)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kernels.cpu_log import add_moves, live_moves
+
 
 class Growing:
     """An array grown along its first axis (amortised O(1) per appended row)."""
@@ -56,42 +58,41 @@ class LastMoves:
     synchronised at step ``k`` has yet to see the keys with ``since ≥ k``, a suffix.
 
     Every move is appended (a key again each time it moves) with its step, and a
-    key's earlier places are marked dead: the ordered keys are the live places, in
-    order (one NumPy selection per step, not a rebuild from a dict)."""
+    key's earlier place is marked dead (:mod:`maxplus.kernels.cpu_log`): the ordered
+    keys are the live places, in order (one pass per step, not a rebuild)."""
 
     def __init__(self, width=None):
         self.width = width
-        self.moves = Growing((), np.int64)  # every key as it moved, in order
-        self.steps = Growing((), np.int64)  # the step of each move
-        self.live = Growing((), np.bool_)  # whether it is the key's last move
-        self.place = {}  # key -> the place of its last move
+        self.moves = np.empty(8, dtype=np.int64)  # every key as it moved, in order
+        self.steps = np.empty(8, dtype=np.int64)  # the step of each move
+        self.live = np.empty(8, dtype=np.bool_)  # whether it is the key's last move
+        self.size = 0
+        self.place = np.full(64, -1, dtype=np.int64)  # key -> the place of its last move
         self._arrays = None
 
     def add(self, keys, t: int) -> None:
-        """The ``keys`` moved in step ``t`` (listing one twice is harmless)."""
-        start = self.moves.size
-        self.moves.extend(keys.size)[:] = keys
-        self.steps.extend(keys.size)[:] = t
-        self.live.extend(keys.size)[:] = True
-        place, dead = self.place, []
-        for offset, key in enumerate(keys.tolist()):
-            before = place.get(key)
-            if before is not None:
-                dead.append(before)
-            place[key] = start + offset
-        self.live.data[dead] = False
+        """The ``keys`` (int64) moved in step ``t`` (listing one twice is harmless)."""
+        end = self.size + keys.size
+        if end > self.moves.size:  # double the room
+            grown = max(end, 2 * self.moves.size)
+            self.moves, self.steps, self.live = (
+                np.concatenate([a[: self.size], np.empty(grown - self.size, a.dtype)])
+                for a in (self.moves, self.steps, self.live)
+            )
+        while not add_moves(self.moves, self.steps, self.live, self.place, self.size, keys, t):
+            wider = max(2 * self.place.size, int(keys.max()) + 1)
+            self.place = np.concatenate([self.place, np.full(wider - self.place.size, -1)])
+        self.size = end
         self._arrays = None
 
     def arrays(self):
         """``(keys, since)`` as arrays ordered by ``since``, the keys split into
         ``(rows, cols)`` when a ``width`` is given."""
         if self._arrays is None:
-            live = self.live.view
-            keys, since = self.moves.view[live], self.steps.view[live]
-            if self.width is None:
-                self._arrays = (keys, since)
-            else:
-                self._arrays = (*np.divmod(keys, self.width), since)
+            rows, cols, since = live_moves(
+                self.moves, self.steps, self.live, self.size, self.width or 0
+            )
+            self._arrays = (rows, since) if self.width is None else (rows, cols, since)
         return self._arrays
 
 
