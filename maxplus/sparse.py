@@ -44,7 +44,7 @@ from .kernels.cpu_sync import finish_sync
 from .kernels.cpu_update import update_entries, update_rows
 from .loss_bounds import LossBounds
 from .losses import loss_flops
-from .step_log import StepLog
+from .step_log import StepLog, largest_magnitude
 from .training import joined
 
 FLOAT64_EPS = float(np.finfo(np.float64).eps)
@@ -82,11 +82,6 @@ class ProductCache:
         while len(self.entries) > self.capacity:
             self.entries.popitem(last=False)
         return products
-
-
-def largest_magnitude(a) -> float:
-    """``max |a|`` (0 for an empty array) without an ``|a|`` temporary."""
-    return max(float(a.max(initial=0)), -float(a.min(initial=0)))
 
 
 def scalar(value: float, a):

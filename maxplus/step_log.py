@@ -23,6 +23,11 @@ import numpy as np
 from .kernels.cpu_log import add_moves, live_moves
 
 
+def largest_magnitude(a) -> float:
+    """``max |a|`` (0 for an empty array) without an ``|a|`` temporary."""
+    return max(float(a.max(initial=0)), -float(a.min(initial=0)))
+
+
 class Growing:
     """An array grown along its first axis (amortised O(1) per appended row)."""
 
@@ -68,6 +73,12 @@ class LastMoves:
         self.live = np.empty(8, dtype=np.bool_)  # whether it is the key's last move
         self.size = 0
         self.place = np.full(64, -1, dtype=np.int64)  # key -> the place of its last move
+        self._arrays = None
+
+    def clear(self) -> None:
+        """Forget every move (keeping the room: keys keep their range)."""
+        self.place[self.moves[: self.size]] = -1
+        self.size = 0
         self._arrays = None
 
     def add(self, keys, t: int) -> None:
@@ -118,36 +129,44 @@ class StepLog:
         self.step_rows = None
         self.gain_sums = Growing((len(self.layer_inputs),), np.float64)
         self.gain_sums.append(np.zeros(len(self.layer_inputs)))
-        self.moved = [LastMoves(n_in) for n_in in self.layer_inputs]
-        self.units = LastMoves()  # the linear units
+        if not hasattr(self, "units"):
+            self.moved = [LastMoves(n_in) for n_in in self.layer_inputs]
+            self.units = LastMoves()  # the linear units
+        for moves in (*self.moved, self.units):
+            moves.clear()
 
     def append(self, entry, samples) -> None:
-        """Log one step (a :class:`maxplus.sparse.LogEntry`) taken for ``samples``."""
+        """Log one step (a :class:`maxplus.sparse.LogEntry`) taken for ``samples``
+        (indices)."""
         t = self.steps
         self.steps += 1
-        self.coef_max_sum += float(np.abs(entry.coef).max(initial=0.0))
-        q = entry.coef.shape[0]
+        coef = entry.coef
+        self.coef_max_sum += largest_magnitude(coef)
+        q, width = coef.shape
         if self.coefs is None:
             self.coefs = Growing((q,), self.dtype)
             self.step_rows = Growing((q,), np.int64)
-        self.columns.append(entry.columns)
+        self.columns.extend(width)[:] = entry.columns
         self.units.add(entry.columns, t)
-        self.step_ptr.append(self.columns.size)
-        self.coefs.append(entry.coef.T)
-        samples = np.asarray(samples).tolist()
-        self.step_rows.append(
-            [self.pack(s, r) for s, r in zip(samples, entry.products, strict=True)]
-        )
-        self.gain_sums.append(self.gain_sums.view[-1] + entry.gains)
+        self.step_ptr.extend(1)[0] = self.columns.size
+        self.coefs.extend(width)[:] = coef.T
+        self.step_rows.extend(1)[0] = [
+            self.pack(s, r)
+            for s, r in zip(np.asarray(samples).tolist(), entry.products, strict=True)
+        ]
+        gains = self.gain_sums.extend(1)
+        np.add(self.gain_sums.data[t], entry.gains, out=gains[0])
         for i, n_in in enumerate(self.layer_inputs):
-            self.moved[i].add(entry.rows[i] * n_in + entry.cols[i], t)
+            keys = entry.rows[i] * n_in
+            keys += entry.cols[i]
+            self.moved[i].add(keys, t)
 
     def pack(self, sample: int, product) -> int:
         """The row of ``products`` that holds ``X x_sample`` (added on first use)."""
         row = self.product_row.get(sample)
         if row is None:
             row = self.products.size
-            self.products.append(product)
+            self.products.extend(1)[0] = product
             self.product_row[sample] = row
         return row
 
