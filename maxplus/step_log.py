@@ -112,26 +112,29 @@ class StepLog:
 
     def __init__(self, n_samples: int, layer_inputs: list, dtype):
         self.n_samples, self.layer_inputs, self.dtype = n_samples, list(layer_inputs), dtype
+        self.columns = Growing((), np.int64)
+        self.step_ptr = Growing((), np.int64)
+        self.coefs = self.step_rows = None  # width q: known at the first step
+        self.products = Growing((n_samples,), np.float64)
+        self.gain_sums = Growing((len(self.layer_inputs),), np.float64)
+        self.moved = [LastMoves(n_in) for n_in in self.layer_inputs]
+        self.units = LastMoves()  # the linear units
         self.clear()
 
     def __len__(self) -> int:
         return self.steps
 
     def clear(self) -> None:
+        """Forget every step (keeping the arrays' room)."""
         self.steps = 0
         self.coef_max_sum = 0.0
-        self.columns = Growing((), np.int64)
-        self.step_ptr = Growing((), np.int64)
-        self.step_ptr.append([0])
-        self.coefs = None  # width q: known at the first step
-        self.products = Growing((self.n_samples,), np.float64)
         self.product_row = {}
-        self.step_rows = None
-        self.gain_sums = Growing((len(self.layer_inputs),), np.float64)
-        self.gain_sums.append(np.zeros(len(self.layer_inputs)))
-        if not hasattr(self, "units"):
-            self.moved = [LastMoves(n_in) for n_in in self.layer_inputs]
-            self.units = LastMoves()  # the linear units
+        for growing in (self.columns, self.step_ptr, self.coefs, self.products, self.step_rows):
+            if growing is not None:
+                growing.size = 0
+        self.step_ptr.extend(1)[0] = 0
+        self.gain_sums.size = 0
+        self.gain_sums.extend(1)[0] = 0.0
         for moves in (*self.moved, self.units):
             moves.clear()
 
