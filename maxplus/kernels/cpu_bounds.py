@@ -77,6 +77,71 @@ def store_bound(acc, n, w, b, r, left, wu, bu):
     acc[BOUND, n] = u + w + (r if counted else b)
 
 
+@nb.njit(cache=True, inline="always")
+def move_unit(moved_m, room_m, n, gain, w, b, r, left, wu, bu):
+    """Fold one step's move ``gain`` of a unit (``moved_m``, ``room_m``: its rows) into
+    sample ``n``'s accumulators ``(worse, better, rival, room, unknown_worse,
+    unknown_better)``; the unit is unknown from its first move since the sample's
+    last synchronisation on."""
+    d0, a0 = moved_m[n], room_m[n]
+    at = np.nan if d0 == 0.0 else a0
+    room_m[n] = at
+    d = d0 + gain
+    moved_m[n] = d
+    unknown = at != at
+    wu = -d if (unknown & (-d > wu)) else wu
+    bu = d if (unknown & (d > bu)) else bu
+    w, b, r, left = take_in(d, at, w, b, r, left)
+    return w, b, r, left, wu, bu
+
+
+@nb.njit(cache=True, inline="always")
+def load_accumulators(acc, n):
+    """Sample ``n``'s ``(worse, better, rival, room, unknown_worse, unknown_better)``."""
+    return (acc[WORSE, n], acc[BETTER, n], acc[RIVAL, n], acc[ROOM, n],
+            acc[UNKNOWN_WORSE, n], acc[UNKNOWN_BETTER, n])  # fmt: skip
+
+
+@nb.njit(cache=True, inline="always")
+def keep_accumulators(acc, n, w, b, r, left, wu, bu):
+    """Write back what :func:`load_accumulators` read."""
+    acc[WORSE, n], acc[BETTER, n], acc[RIVAL, n], acc[ROOM, n] = w, b, r, left
+    acc[UNKNOWN_WORSE, n], acc[UNKNOWN_BETTER, n] = wu, bu
+
+
+@nb.njit(cache=True)
+def move_units_along_one(acc, moved, room_at, sign, cols, coef, p):  # noqa: N803
+    """:func:`raise_bounds`' moves for one selected sample (``p = X x_s``): units
+    four at a time, so that the accumulators are read and written once per four
+    units (the same operations in the same order as one at a time)."""
+    n_cols = coef.shape[1]
+    k = 0
+    while k + 4 <= n_cols:
+        c0, c1 = sign * np.float64(coef[0, k]), sign * np.float64(coef[0, k + 1])
+        c2, c3 = sign * np.float64(coef[0, k + 2]), sign * np.float64(coef[0, k + 3])
+        m0, r0 = moved[cols[k]], room_at[cols[k]]
+        m1, r1 = moved[cols[k + 1]], room_at[cols[k + 1]]
+        m2, r2 = moved[cols[k + 2]], room_at[cols[k + 2]]
+        m3, r3 = moved[cols[k + 3]], room_at[cols[k + 3]]
+        for n in range(acc.shape[1]):
+            w, b, r, left, wu, bu = load_accumulators(acc, n)
+            x = p[n] + 1.0
+            w, b, r, left, wu, bu = move_unit(m0, r0, n, 0.0 - c0 * x, w, b, r, left, wu, bu)
+            w, b, r, left, wu, bu = move_unit(m1, r1, n, 0.0 - c1 * x, w, b, r, left, wu, bu)
+            w, b, r, left, wu, bu = move_unit(m2, r2, n, 0.0 - c2 * x, w, b, r, left, wu, bu)
+            w, b, r, left, wu, bu = move_unit(m3, r3, n, 0.0 - c3 * x, w, b, r, left, wu, bu)
+            keep_accumulators(acc, n, w, b, r, left, wu, bu)
+        k += 4
+    for rest in range(k, n_cols):
+        c0 = sign * np.float64(coef[0, rest])
+        m0, r0 = moved[cols[rest]], room_at[cols[rest]]
+        for n in range(acc.shape[1]):
+            w, b, r, left, wu, bu = load_accumulators(acc, n)
+            gain = 0.0 - c0 * (p[n] + 1.0)
+            w, b, r, left, wu, bu = move_unit(m0, r0, n, gain, w, b, r, left, wu, bu)
+            keep_accumulators(acc, n, w, b, r, left, wu, bu)
+
+
 @nb.njit(cache=True)
 def raise_bounds(acc, moved, room_at, sign, cols, coef, products, extra):  # noqa: N803
     """Add one step to the bounds ``acc`` (rows :data:`BOUND` ... :data:`UNKNOWN_BETTER`).
@@ -94,34 +159,27 @@ def raise_bounds(acc, moved, room_at, sign, cols, coef, products, extra):  # noq
     for one selected sample). Each loop over the samples vectorises."""
     q, n_cols = coef.shape
     N = acc.shape[1]  # noqa: N806
-    worse, better, rival, room = acc[WORSE], acc[BETTER], acc[RIVAL], acc[ROOM]
-    unknown_worse, unknown_better = acc[UNKNOWN_WORSE], acc[UNKNOWN_BETTER]
-    gain = np.empty(N)
-    for k in range(n_cols):
-        m = cols[k]
-        moved_m, room_m = moved[m], room_at[m]
-        for n in range(N):
-            gain[n] = 0.0
-        for s in range(q):
-            c = sign * np.float64(coef[s, k])
+    if q == 1:
+        move_units_along_one(acc, moved, room_at, sign, cols, coef, products[0])
+    else:
+        gain = np.empty(N)
+        for k in range(n_cols):
+            moved_m, room_m = moved[cols[k]], room_at[cols[k]]
             for n in range(N):
-                gain[n] -= c * (products[s, n] + 1.0)
-        for n in range(N):
-            d0, a0 = moved_m[n], room_m[n]
-            at = np.nan if d0 == 0.0 else a0  # unknown from the first move on
-            room_m[n] = at
-            d = d0 + gain[n]
-            moved_m[n] = d
-            unknown = at != at
-            wu, bu = unknown_worse[n], unknown_better[n]
-            unknown_worse[n] = -d if (unknown & (-d > wu)) else wu
-            unknown_better[n] = d if (unknown & (d > bu)) else bu
-            w, b, r, left = take_in(d, at, worse[n], better[n], rival[n], room[n])
-            worse[n], better[n], rival[n], room[n] = w, b, r, left
+                gain[n] = 0.0
+            for s in range(q):
+                c = sign * np.float64(coef[s, k])
+                for n in range(N):
+                    gain[n] -= c * (products[s, n] + 1.0)
+            for n in range(N):
+                w, b, r, left, wu, bu = load_accumulators(acc, n)
+                g = gain[n]
+                w, b, r, left, wu, bu = move_unit(moved_m, room_m, n, g, w, b, r, left, wu, bu)
+                keep_accumulators(acc, n, w, b, r, left, wu, bu)
     for n in range(N):
         acc[UNIFORM, n] += extra
-        store_bound(acc, n, worse[n], better[n], rival[n], room[n],
-                    unknown_worse[n], unknown_better[n])  # fmt: skip
+        w, b, r, left, wu, bu = load_accumulators(acc, n)
+        store_bound(acc, n, w, b, r, left, wu, bu)
     largest = 0.0
     for s in range(q):
         c_max, a_max = 0.0, 0.0
