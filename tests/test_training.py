@@ -238,13 +238,17 @@ def test_last_moves_lists_each_key_once_in_the_order_of_its_last_move(width):
     """The log's moved keys: each once, ordered by the step after which it last moved
     (within a step, as listed; a key listed twice in a step takes its later place),
     as a dict that re-inserts a key on each move orders them; split into rows and
-    columns with a width. Hundreds of steps, so that the arrays grow."""
+    columns with a width. Hundreds of steps, so that the arrays grow, larger keys
+    later (the key places grow), and a clear() half-way."""
     from maxplus.step_log import LastMoves
 
     rng = np.random.default_rng(0 if width is None else width)
     moves, order = LastMoves(width), {}
     for t in range(300):
-        keys = rng.integers(0, 40, size=rng.integers(0, 6))
+        if t == 150:  # cleared (a refresh) and used again
+            moves.clear()
+            order = {}
+        keys = rng.integers(0, 40 if t < 100 else 300, size=rng.integers(0, 6))  # more keys later
         moves.add(keys, t)
         for key in keys.tolist():
             order.pop(key, None)
@@ -581,7 +585,9 @@ def test_loss_bound_kernels_match_their_definition(maximize, q):
     first_layer = type("Layer", (), dict(head=head, T=T, Dt=Dt, maximize=maximize, margin=1e-6))
     tightened = 0
     for step in range(10):
-        cols = rng.choice([1, 5, 6, 17, 30, 33], size=3, replace=False)
+        # three units (one at a time); the last step six (four at once, then two, for
+        # q = 1: earlier, they would leave no rival uncounted for the check at the end)
+        cols = rng.choice([1, 5, 6, 17, 30, 33], size=6 if step == 9 else 3, replace=False)
         coef = (0.02 * rng.standard_normal((q, cols.size))).astype(np.float32)
         products = rng.standard_normal((q, N)) * 3
         products[:, :5] = -1.0  # r + 1 = 0: no move
