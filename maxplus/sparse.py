@@ -47,6 +47,7 @@ from .losses import loss_flops
 from .step_log import StepLog, largest_magnitude
 from .training import joined
 
+#: Unit roundoff of float64 (the losses are computed in float64).
 FLOAT64_EPS = float(np.finfo(np.float64).eps)
 
 #: Bytes of cached products ``X x_s`` kept (least recently used dropped first).
@@ -384,10 +385,9 @@ class SparseTrainer:
         log afterwards."""
         steps = len(self.log)
         gain_sums = self.log.gain_sums.view
-        Hin = self.Z
+        Hin, work = self.Z, self.work
         for i, state in enumerate(self.layers):
             moved = self.log.moved_weights(i)
-            work = self.work
             state.repair(Hin, batch, count, idx, old, moved, first, gain_sums, i, work, threads)
             Hin = state.H
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old

@@ -35,11 +35,6 @@ class Growing:
         self.data = np.empty((8, *row_shape), dtype=dtype)
         self.size = 0
 
-    def append(self, rows) -> None:
-        """Append ``rows``: an array of rows, or one row."""
-        rows = np.asarray(rows, dtype=self.data.dtype)
-        self.extend(rows.shape[0] if rows.ndim == self.data.ndim else 1)[:] = rows
-
     def extend(self, n: int) -> np.ndarray:
         """Grow by ``n`` rows (doubling the room when it runs out) and return them to
         be written."""
