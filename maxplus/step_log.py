@@ -35,6 +35,10 @@ class Growing:
         self.data = np.empty((8, *row_shape), dtype=dtype)
         self.size = 0
 
+    def clear(self) -> None:
+        """No rows (the room is kept)."""
+        self.size = 0
+
     def extend(self, n: int) -> np.ndarray:
         """Grow by ``n`` rows (doubling the room when it runs out) and return them to
         be written."""
@@ -57,47 +61,37 @@ class LastMoves:
     once, in the order of the step after which they last moved: a sample
     synchronised at step ``k`` has yet to see the keys with ``since ≥ k``, a suffix.
 
-    Every move is appended (a key again each time it moves) with its step, and a
-    key's earlier place is marked dead (:mod:`maxplus.kernels.cpu_log`): the ordered
-    keys are the live places, in order (one pass per step, not a rebuild)."""
+    Every move is appended (a key again each time it moves) with its step, and the
+    key's earlier row is marked dead (:mod:`maxplus.kernels.cpu_log`): the ordered
+    keys are the live rows, in order, listed by one pass over the table when asked."""
 
     def __init__(self, width=None):
         self.width = width
-        self.moves = np.empty(8, dtype=np.int64)  # every key as it moved, in order
-        self.steps = np.empty(8, dtype=np.int64)  # the step of each move
-        self.live = np.empty(8, dtype=np.bool_)  # whether it is the key's last move
-        self.size = 0
+        # per move, in order: the key, the step, whether it is the key's last move
+        self.table = Growing((3,), np.int64)
         self.place = np.full(64, -1, dtype=np.int64)  # key -> the place of its last move
         self._arrays = None
 
     def clear(self) -> None:
         """Forget every move (keeping the room: keys keep their range)."""
-        self.place[self.moves[: self.size]] = -1
-        self.size = 0
+        self.place[self.table.view[:, 0]] = -1
+        self.table.clear()
         self._arrays = None
 
     def add(self, keys, t: int) -> None:
         """The ``keys`` (int64) moved in step ``t`` (listing one twice is harmless)."""
-        end = self.size + keys.size
-        if end > self.moves.size:  # double the room
-            grown = max(end, 2 * self.moves.size)
-            self.moves, self.steps, self.live = (
-                np.concatenate([a[: self.size], np.empty(grown - self.size, a.dtype)])
-                for a in (self.moves, self.steps, self.live)
-            )
-        while not add_moves(self.moves, self.steps, self.live, self.place, self.size, keys, t):
+        start = self.table.size
+        self.table.extend(keys.size)
+        while not add_moves(self.table.data, self.place, start, keys, t):
             wider = max(2 * self.place.size, int(keys.max()) + 1)
             self.place = np.concatenate([self.place, np.full(wider - self.place.size, -1)])
-        self.size = end
         self._arrays = None
 
     def arrays(self):
         """``(keys, since)`` as arrays ordered by ``since``, the keys split into
         ``(rows, cols)`` when a ``width`` is given."""
         if self._arrays is None:
-            rows, cols, since = live_moves(
-                self.moves, self.steps, self.live, self.size, self.width or 0
-            )
+            rows, cols, since = live_moves(self.table.view, self.width or 0)
             self._arrays = (rows, since) if self.width is None else (rows, cols, since)
         return self._arrays
 
@@ -124,11 +118,11 @@ class StepLog:
         self.steps = 0
         self.coef_max_sum = 0.0
         self.product_row = {}
-        for growing in (self.columns, self.step_ptr, self.coefs, self.products, self.step_rows):
+        logs = (self.columns, self.step_ptr, self.coefs, self.products, self.step_rows)
+        for growing in (*logs, self.gain_sums):
             if growing is not None:
-                growing.size = 0
+                growing.clear()
         self.step_ptr.extend(1)[0] = 0
-        self.gain_sums.size = 0
         self.gain_sums.extend(1)[0] = 0.0
         for moves in (*self.moved, self.units):
             moves.clear()
