@@ -396,6 +396,39 @@ def test_product_cache_computes_each_missing_product_once_and_drops_the_oldest()
     assert list(cache.entries) == [4, 7, 5] and cache.misses == 4
 
 
+@pytest.mark.parametrize("maximize", [True, False])
+@pytest.mark.parametrize("n_in", [3, 5, 6, 40])
+def test_a_rescan_ranks_every_candidate_as_its_definition_says(maximize, n_in):
+    """``rescan_row``: the best candidate, the next ``SECONDS`` in order (goodness,
+    then the lower index on ties), ``-1`` where there are fewer, and the bound for the
+    rest: the best of the others, moved ``HEADROOM`` of the way to the last listed;
+    ties are frequent (values on a coarse grid)."""
+    from maxplus.kernels.cpu_repair import HEADROOM, SECONDS, rescan_row
+
+    rng = np.random.default_rng(n_in)
+    n_out, N = 7, 30  # noqa: N806
+    W = (np.round(rng.standard_normal((n_out, n_in)) * 2) / 2).astype(np.float32)  # noqa: N806
+    Hin = (np.round(rng.standard_normal((N, n_in)) * 2) / 2).astype(np.float32)  # noqa: N806
+    S2 = np.zeros((N, n_out * SECONDS), dtype=np.int16)  # noqa: N806
+    top_g, top_i = np.empty(SECONDS + 1), np.empty(SECONDS + 1, dtype=np.int64)
+    sign = 1.0 if maximize else -1.0
+    for n in range(N):
+        for j in range(n_out):
+            value, best, rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i)
+            goodness = sign * (W[j] + Hin[n]).astype(np.float64)
+            order = sorted(range(n_in), key=lambda i: (-goodness[i], i))
+            assert best == order[0] and value == W[j, best] + Hin[n, best]
+            listed = order[1 : SECONDS + 1]
+            expected = listed + [-1] * (SECONDS - len(listed))
+            assert S2[n, j * SECONDS : (j + 1) * SECONDS].tolist() == expected
+            if n_in > SECONDS + 1:
+                others = goodness[order[SECONDS + 1]]
+                last = goodness[order[SECONDS]]
+                assert rest == others + HEADROOM * (last - others)
+            else:
+                assert rest == -np.inf
+
+
 def test_state_indices_take_the_narrowest_type_that_holds_them():
     from maxplus.sparse import index_dtype
 
