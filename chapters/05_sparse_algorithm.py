@@ -310,7 +310,11 @@ print(f"repair FLOPs of the step: {trainer.repair_flops():,} "
 # reach it; the $q$-th largest lower bound is recomputed after each round. The others
 # cannot be among the $q$ worst. A sample that waits is caught up later by replaying
 # the logged steps (the linear corrections summed in float64 and applied once), then
-# repaired as above.
+# repaired as above. Applied once per catch-up, the corrections round once per
+# catch-up: in the cached mode a sample's $Z$ depends in its last bits on when it was
+# caught up, so a change to which samples are synchronised when (another bound, another
+# order of rounds) moves the cached-mode iterates in their last bits; the exact mode's
+# do not move.
 #
 # **Refresh.** The cached correction {eq}`eq-column-repair` is not the sum a forward pass
 # computes, so $Z$ drifts from $XA^\top + b$ by rounding. Every `refresh_every` steps
