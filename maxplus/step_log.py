@@ -118,9 +118,10 @@ class StepLog:
         self.steps = 0
         self.coef_max_sum = 0.0
         self.product_row = {}
-        logs = (self.columns, self.step_ptr, self.coefs, self.products, self.step_rows)
-        for growing in (*logs, self.gain_sums):
-            if growing is not None:
+        logs = (self.columns, self.step_ptr, self.coefs, self.products, self.step_rows,
+                self.gain_sums)  # fmt: skip
+        for growing in logs:
+            if growing is not None:  # coefs and step_rows before the first step
                 growing.clear()
         self.step_ptr.extend(1)[0] = 0
         self.gain_sums.extend(1)[0] = 0.0

@@ -109,6 +109,15 @@ def keep_accumulators(acc, n, w, b, r, left, wu, bu):
     acc[UNKNOWN_WORSE, n], acc[UNKNOWN_BETTER, n] = wu, bu
 
 
+@nb.njit(cache=True, inline="always")
+def fold_move(acc, moved_m, room_m, n, gain):
+    """One unit's move ``gain`` into sample ``n``'s accumulators in ``acc``
+    (:func:`move_unit` between :func:`load_accumulators` and :func:`keep_accumulators`)."""
+    w, b, r, left, wu, bu = load_accumulators(acc, n)
+    w, b, r, left, wu, bu = move_unit(moved_m, room_m, n, gain, w, b, r, left, wu, bu)
+    keep_accumulators(acc, n, w, b, r, left, wu, bu)
+
+
 @nb.njit(cache=True)
 def move_units_along_one(acc, moved, room_at, sign, cols, coef, p):  # noqa: N803
     """:func:`raise_bounds`' moves for one selected sample (``p = X x_s``): units
@@ -136,10 +145,7 @@ def move_units_along_one(acc, moved, room_at, sign, cols, coef, p):  # noqa: N80
         c0 = sign * np.float64(coef[0, rest])
         m0, r0 = moved[cols[rest]], room_at[cols[rest]]
         for n in range(acc.shape[1]):
-            w, b, r, left, wu, bu = load_accumulators(acc, n)
-            gain = 0.0 - c0 * (p[n] + 1.0)
-            w, b, r, left, wu, bu = move_unit(m0, r0, n, gain, w, b, r, left, wu, bu)
-            keep_accumulators(acc, n, w, b, r, left, wu, bu)
+            fold_move(acc, m0, r0, n, 0.0 - c0 * (p[n] + 1.0))
 
 
 @nb.njit(cache=True)
@@ -172,10 +178,7 @@ def raise_bounds(acc, moved, room_at, sign, cols, coef, products, extra):  # noq
                 for n in range(N):
                     gain[n] -= c * (products[s, n] + 1.0)
             for n in range(N):
-                w, b, r, left, wu, bu = load_accumulators(acc, n)
-                g = gain[n]
-                w, b, r, left, wu, bu = move_unit(moved_m, room_m, n, g, w, b, r, left, wu, bu)
-                keep_accumulators(acc, n, w, b, r, left, wu, bu)
+                fold_move(acc, moved_m, room_m, n, gain[n])
     for n in range(N):
         acc[UNIFORM, n] += extra
         w, b, r, left, wu, bu = load_accumulators(acc, n)
