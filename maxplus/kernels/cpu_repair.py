@@ -126,9 +126,15 @@ def unlisted(S2, n, j, i):  # noqa: N803
 
 
 @nb.njit(cache=True, inline="always")
+def store_takeover_threshold(st, n, i, t, margin):
+    """``T[n, i]`` from the exact minimum ``t``."""
+    st[4][n, i] = t + st[6][n] - margin
+
+
+@nb.njit(cache=True, inline="always")
 def store_thresholds(st, n, i, t, t3, margin):
     """``T[n, i]`` and ``T3[n, i]`` from the exact minima ``t`` and ``t3``."""
-    st[4][n, i] = t + st[6][n] - margin
+    store_takeover_threshold(st, n, i, t, margin)
     st[5][n, i] = t3 - margin
 
 
@@ -197,6 +203,32 @@ def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys
         keys_t[j] = order_key(gh - gw) if keep else INF_KEY
         keys_t3[j] = order_key(r3 - gw) if (keep & unl) else INF_KEY
     return any_take, key_value(least_key(keys_t)), key_value(least_key(keys_t3))
+
+
+@nb.njit(cache=True, inline="always")
+def gap_pass(WT, H, S, n, i, hi, maximize, take):  # noqa: N803
+    """:func:`takeover_pass` for an input whose candidates exceed no runner bound
+    (``g(h_i) < T3[n, i]``): then it raises no ``R3`` and ``T3[n, i]`` stays valid,
+    so only the takes and ``t`` are needed, the same values as the full pass's. Its
+    loop reads neither the runners-up nor ``R3``."""
+    any_take = False
+    if WT.shape[1] <= FEW_OUTPUTS:
+        t = np.inf
+        for j in range(WT.shape[1]):
+            gw, gv, gh, other, bt = contest(WT, H, S, n, i, j, hi, maximize)
+            take[j] = bt
+            any_take = any_take | bt
+            if other and not bt:
+                t = min(t, gh - gw)
+        return any_take, t
+    least = INF_KEY
+    for j in range(WT.shape[1]):
+        gw, gv, gh, other, bt = contest(WT, H, S, n, i, j, hi, maximize)
+        take[j] = bt
+        any_take = any_take | bt
+        k = order_key(gh - gw) if (other & (not bt)) else INF_KEY
+        least = k if k < least else least
+    return any_take, key_value(least)
 
 
 @uncounted
@@ -485,10 +517,14 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 i = passed[p]
                 pending[i] = False
                 hi = Hin[n, i]
-                lift = margin - Dr[n]  # R3 raised just past the candidate
-                any_take, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, hi, lift,
-                                                maximize, take, keys_t, keys_t3)
-                store_thresholds(st, n, i, t, t3, margin)
+                if good(hi, maximize) < T3[n, i]:  # only T is stale
+                    any_take, t = gap_pass(WT, H, S, n, i, hi, maximize, take)
+                    store_takeover_threshold(st, n, i, t, margin)
+                else:
+                    lift = margin - Dr[n]  # R3 raised just past the candidate
+                    any_take, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, hi, lift,
+                                                    maximize, take, keys_t, keys_t3)
+                    store_thresholds(st, n, i, t, t3, margin)
                 if any_take:
                     for j in range(n_out):
                         if take[j]:
