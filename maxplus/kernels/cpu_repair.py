@@ -42,7 +42,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .ordered_keys import INF_KEY, key_value, least_key, order_key
+from .ordered_keys import INF_KEY, key_value, lesser_key, order_key
 from .prefetch import prefetch, prefetch_row
 from .uncounted import uncounted
 
@@ -53,8 +53,6 @@ SECONDS = 4
 #: Where a rescan puts the bound ``R3`` between the best unlisted candidate (0) and
 #: the worst listed one (1): room for the former to improve without a takeover pass.
 HEADROOM = 0.5
-#: Layers with at most this many outputs take the thresholds' minima in a plain loop.
-FEW_OUTPUTS = 16
 #: Samples ahead whose state is prefetched.
 PREFETCH_DISTANCE = 2
 # work counters per sample
@@ -152,93 +150,61 @@ def contest(WT, H, S, n, i, j, hi, maximize):  # noqa: N803
 
 
 @nb.njit(cache=True, inline="always")
-def takeover_pass_few(WT, H, S, S2, R3, n, i, hi, lift, maximize, take):  # noqa: N803
-    """:func:`takeover_pass` with running minima, for layers of few outputs."""
-    any_take = False
-    t, t3 = np.inf, np.inf
+def mark_takes(WT, H, S, n, i, hi, maximize, take):  # noqa: N803
+    """``take[j]``: input ``i``'s candidate ``WT[i, j] + hi`` takes output ``j`` over."""
     for j in range(WT.shape[1]):
-        gw, gv, gh, other, bt = contest(WT, H, S, n, i, j, hi, maximize)
-        take[j] = bt
-        any_take = any_take | bt
-        if other and not bt:
-            t = min(t, gh - gw)
-            if unlisted(S2, n, j, i):
-                r3 = max(R3[n, j], gv + lift)
-                R3[n, j] = r3
-                t3 = min(t3, r3 - gw)
-    return any_take, t, t3
+        take[j] = contest(WT, H, S, n, i, j, hi, maximize)[4]
 
 
 @nb.njit(cache=True, inline="always")
-def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, keys_t, keys_t3):  # noqa: N803
+def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, runners):  # noqa: N803
     """Input ``i`` of sample ``n``, of value ``hi``, against every output ``j`` (the
     state arrays as in :func:`repair_layer`).
 
-    Sets ``take[j]``: its candidate ``WT[i, j] + hi`` beats output ``j``, which does
-    not select it. Where it neither takes ``j`` nor is selected or listed there, raises
-    ``R3[n, j]`` to its candidate's goodness plus ``lift``. Returns whether it takes
-    any output, and the minima its thresholds come from: over the outputs it does
-    not select and keeps, ``t = min g(H) − g(W)``, and ``t3 = min R3 − g(W)`` over
-    those where it is not listed either. ``keys_t``/``keys_t3`` (int64, one per
-    output) are scratch: the minima are taken over order keys
-    (:mod:`maxplus.kernels.ordered_keys`), so that the loop vectorises. (A zero
-    minimum may come back as ``-0.0`` where a comparison chain keeps ``+0.0``;
-    :func:`store_thresholds` subtracts a positive margin, so the stored thresholds are
-    the same bits.) Layers of at most :data:`FEW_OUTPUTS` outputs take running
-    minima instead: there the key loops cost more than they save.
+    Returns whether its candidate ``WT[i, j] + hi`` beats any output ``j`` that does
+    not select it (then ``take[j]`` marks those it takes), and the minima its
+    thresholds come from: over the outputs it does not select and keeps,
+    ``t = min g(H) − g(W)``, and ``t3 = min R3 − g(W)`` over those where it is not
+    listed either. Where it neither takes ``j`` nor is selected or listed there, it
+    raises ``R3[n, j]`` to its candidate's goodness plus ``lift``.
+
+    With ``runners`` False (a constant at the call) the pass is for an input whose
+    candidates exceed no runner bound (``g(h_i) < T3[n, i]``): it would raise no
+    ``R3`` and ``T3[n, i]`` stays valid, so the loop reads neither the runners-up nor
+    ``R3`` and ``t3`` comes back ``+inf``.
+
+    The minima are running minima of order keys (:mod:`maxplus.kernels.ordered_keys`),
+    so that the loop vectorises. (A zero minimum may come back as ``-0.0`` where a
+    comparison chain keeps ``+0.0``; :func:`store_thresholds` subtracts a positive
+    margin, so the stored thresholds are the same bits.)
     """
-    if WT.shape[1] <= FEW_OUTPUTS:
-        return takeover_pass_few(WT, H, S, S2, R3, n, i, hi, lift, maximize, take)
     any_take = False
+    least_t, least_t3 = INF_KEY, INF_KEY
     for j in range(WT.shape[1]):
         gw, gv, gh, other, bt = contest(WT, H, S, n, i, j, hi, maximize)
-        take[j] = bt
         any_take = any_take | bt
         keep = other & (not bt)
-        unl = unlisted(S2, n, j, i)
-        r3 = R3[n, j]
-        raised = gv + lift
-        r3 = raised if (keep & unl & (raised > r3)) else r3
-        R3[n, j] = r3
-        keys_t[j] = order_key(gh - gw) if keep else INF_KEY
-        keys_t3[j] = order_key(r3 - gw) if (keep & unl) else INF_KEY
-    return any_take, key_value(least_key(keys_t)), key_value(least_key(keys_t3))
-
-
-@nb.njit(cache=True, inline="always")
-def gap_pass(WT, H, S, n, i, hi, maximize, take):  # noqa: N803
-    """:func:`takeover_pass` for an input whose candidates exceed no runner bound
-    (``g(h_i) < T3[n, i]``): then it raises no ``R3`` and ``T3[n, i]`` stays valid,
-    so only the takes and ``t`` are needed, the same values as the full pass's. Its
-    loop reads neither the runners-up nor ``R3``."""
-    any_take = False
-    if WT.shape[1] <= FEW_OUTPUTS:
-        t = np.inf
-        for j in range(WT.shape[1]):
-            gw, gv, gh, other, bt = contest(WT, H, S, n, i, j, hi, maximize)
-            take[j] = bt
-            any_take = any_take | bt
-            if other and not bt:
-                t = min(t, gh - gw)
-        return any_take, t
-    least = INF_KEY
-    for j in range(WT.shape[1]):
-        gw, gv, gh, other, bt = contest(WT, H, S, n, i, j, hi, maximize)
-        take[j] = bt
-        any_take = any_take | bt
-        k = order_key(gh - gw) if (other & (not bt)) else INF_KEY
-        least = k if k < least else least
-    return any_take, key_value(least)
+        least_t = lesser_key(least_t, order_key(gh - gw) if keep else INF_KEY)
+        if runners:
+            unl = unlisted(S2, n, j, i)
+            r3 = R3[n, j]
+            raised = gv + lift
+            r3 = raised if (keep & unl & (raised > r3)) else r3
+            R3[n, j] = r3
+            least_t3 = lesser_key(least_t3, order_key(r3 - gw) if (keep & unl) else INF_KEY)
+    if any_take:
+        mark_takes(WT, H, S, n, i, hi, maximize, take)
+    return any_take, key_value(least_t), key_value(least_t3)
 
 
 @uncounted
-def thresholds(WT, st, n, i, margin, maximize, take, keys_t, keys_t3):  # noqa: N803
+def thresholds(WT, st, n, i, margin, maximize, take):  # noqa: N803
     """Recompute ``T[n, i]`` and ``T3[n, i]`` from the current outputs: a
     :func:`takeover_pass` of a value that beats no (finite) output and raises no
     ``R3``."""
     worst = -np.inf if maximize else np.inf
     H, S, S2, R3 = st[0], st[1], st[2], st[3]  # noqa: N806
-    _, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, worst, 0.0, maximize, take, keys_t, keys_t3)
+    _, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, worst, 0.0, maximize, take, True)
     store_thresholds(st, n, i, t, t3, margin)
 
 
@@ -424,8 +390,6 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
         worse = np.zeros(n_out, dtype=np.bool_)
         worse_list = np.empty(n_out, dtype=np.int64)
         take = np.zeros(n_out, dtype=np.bool_)
-        keys_t = np.empty(n_out, dtype=np.int64)
-        keys_t3 = np.empty(n_out, dtype=np.int64)
         passed = np.empty(n_in, dtype=np.int64)
         pending = np.zeros(n_in, dtype=np.bool_)
         mark = np.zeros(n_in, dtype=np.bool_)
@@ -517,18 +481,18 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 i = passed[p]
                 pending[i] = False
                 hi = Hin[n, i]
+                lift = margin - Dr[n]  # R3 raised just past the candidate
                 if good(hi, maximize) < T3[n, i]:  # only T is stale
-                    any_take, t = gap_pass(WT, H, S, n, i, hi, maximize, take)
+                    any_take, t, _ = takeover_pass(WT, H, S, S2, R3, n, i, hi, lift,
+                                                   maximize, take, False)
                     store_takeover_threshold(st, n, i, t, margin)
                 else:
-                    lift = margin - Dr[n]  # R3 raised just past the candidate
                     any_take, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, hi, lift,
-                                                    maximize, take, keys_t, keys_t3)
+                                                    maximize, take, True)
                     store_thresholds(st, n, i, t, t3, margin)
                 if any_take:
                     for j in range(n_out):
                         if take[j]:
-                            take[j] = False
                             touch(H, n, j, old, touched, touched_list, counts)
                             take_over(W, Hin, st, n, j, i, WT[i, j] + hi, margin, maximize)
                 work[n, TAKEOVER_PASSES] += 1
@@ -575,8 +539,6 @@ def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
         top_g = np.empty(SECONDS + 1, dtype=np.float64)
         top_i = np.empty(SECONDS + 1, dtype=np.int64)
         take = np.empty(n_out, dtype=np.bool_)
-        keys_t = np.empty(n_out, dtype=np.int64)
-        keys_t3 = np.empty(n_out, dtype=np.int64)
         Dt[n] = 0.0
         Dr[n] = 0.0
         for i in range(n_in):
@@ -591,4 +553,4 @@ def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
             nxt[n, j], prv[n, j] = first, -1
             head[n, i1] = j
         for i in range(n_in):
-            thresholds(WT, st, n, i, margin, maximize, take, keys_t, keys_t3)
+            thresholds(WT, st, n, i, margin, maximize, take)

@@ -5,8 +5,9 @@ stay scalar: without fast-math LLVM will not reorder a floating-point comparison
 chain. Each non-NaN float64 ``v`` has an int64 *order key*: its bits, with every bit
 but the sign flipped when the sign is set. Keys compare as the values do (``-0.0``
 just below ``+0.0``), and an integer minimum vectorises (``vpminsq``). A kernel
-writes the keys of the values it wants the least of into a scratch array and takes
-:func:`least_key` of it; :func:`key_value` gives the float back, bitwise.
+keeps a running minimum of the keys of the values it wants the least of
+(:func:`lesser_key`, starting from :data:`INF_KEY`); :func:`key_value` gives the
+float back, bitwise.
 """
 
 from __future__ import annotations
@@ -55,10 +56,7 @@ def key_value(k):
 
 
 @nb.njit(inline="always")
-def least_key(keys):
-    """The smallest of ``keys`` (:data:`INF_KEY` for none), in a loop that vectorises."""
-    m = INF_KEY
-    for j in range(keys.shape[0]):
-        k = keys[j]
-        m = k if k < m else m
-    return m
+def lesser_key(a, b):
+    """The lesser of two keys, without a branch: a loop's running minimum of keys
+    vectorises."""
+    return a if a < b else b
