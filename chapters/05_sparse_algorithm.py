@@ -210,12 +210,13 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 #    select it; it then takes the output over in $O(1)$ (lowest index on ties). For a
 #    changed weight this is one comparison. For a changed input it means a pass over
 #    the outputs (a *takeover pass*, $O(h_\text{out})$, which also sets the input's new
-#    thresholds in the same sweep; in a layer of more than 16 outputs it takes their
-#    minima over integer keys that order as the floats do, so that the sweep
-#    vectorises, and in a smaller one plain running minima), unless a stored
-#    threshold per sample and input
-#    **certifies** that the input is still too poor to beat any output it does not
-#    hold; then nothing is done.
+#    thresholds in the same sweep, taking their minima over integer keys that order
+#    as the floats do, so that the sweep vectorises), unless a stored threshold per
+#    sample and input **certifies** that the input is still too poor to beat any
+#    output it does not hold; then nothing is done. A second stored threshold says
+#    whether its candidates can pass the bound $R_3$ of step 3 below; while they
+#    cannot, the pass reads neither the runners-up nor $R_3$ and renews only the
+#    takeover threshold (four passes in five at step size $10^{-3}$ on MNIST).
 # 3. **Resolve or rescan.** An output whose selected candidate got *worse* may have to
 #    hand over to another input. The state keeps, per sample and output, a few
 #    *runners-up* (`cpu_repair.SECONDS` inputs whose candidates are recomputed

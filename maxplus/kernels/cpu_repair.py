@@ -30,7 +30,8 @@ weights changed:
   *rescanned* (which also re-ranks its runners-up);
 * an input that improved past one of its thresholds gets a takeover pass over
   every output (lowest index on ties, ``R3`` raised where needed) which also sets
-  its new thresholds; otherwise nothing is done for it;
+  its new thresholds (only ``T`` while it is still under ``T3``: then no ``R3``
+  needs raising and ``T3`` stays valid); otherwise nothing is done for it;
 * changed weights are processed one candidate at a time: a runner's ``R3`` and
   ``T3`` take in its new value (``T`` allows for it through ``Dt``).
 
