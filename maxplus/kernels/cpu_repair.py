@@ -384,6 +384,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     n_out, n_in = W.shape
     n_chunks = min(threads, B)
     n_moved = w_rows.shape[0]
+    row_lines = n_in * T.itemsize // 64  # cache lines of a row of T (or T3)
     for c in nb.prange(n_chunks):
         old = np.empty(n_out, dtype=H.dtype)
         touched = np.zeros(n_out, dtype=np.bool_)
@@ -409,9 +410,13 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     prefetch(T, a, i)
                     prefetch(T3, a, i)
                     prefetch(head, a, i)
-                for e in range(w_start[ba - lo], n_moved):
-                    prefetch(T, a, w_cols[e])
-                    prefetch(T3, a, w_cols[e])
+                if n_moved - w_start[ba - lo] > row_lines:  # fewer prefetches by row
+                    prefetch_row(T, a)
+                    prefetch_row(T3, a)
+                else:
+                    for e in range(w_start[ba - lo], n_moved):
+                        prefetch(T, a, w_cols[e])
+                        prefetch(T3, a, w_cols[e])
                 prefetch_row(H, a)
                 prefetch_row(S, a)
                 prefetch_row(S2, a)
