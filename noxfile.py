@@ -7,7 +7,9 @@
     nox -s reproduce          # the paper's experiments: build/reproduce/
     nox -s lint               # ruff
 
-Reuse environments with ``nox -r`` (numba's compiled kernels are cached per venv).
+Reuse environments with ``nox -r``. numba's compiled kernels are cached beside the
+sources (the sessions install this checkout editable), and those caches are cleared
+when any source with compiled code changes (``maxplus.kernels.cache_guard``).
 """
 
 from __future__ import annotations

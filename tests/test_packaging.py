@@ -46,3 +46,37 @@ def test_ci_runs_the_readme_test_command():
     assert "nox -s tests" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "nox -s tests" in readme and "nox -s book" in readme
+
+
+def test_numba_caches_are_cleared_when_a_compiled_source_changes(tmp_path):
+    """numba keys a cached kernel on its own file only; the guard clears the caches of
+    every folder when any file with compiled code changes, and only then."""
+    from maxplus.kernels.cache_guard import clear_stale_caches
+
+    kernels, package = tmp_path / "kernels", tmp_path / "package"
+    for folder in (kernels, package):
+        (folder / "__pycache__").mkdir(parents=True)
+    (kernels / "helper.py").write_text("@nb.njit(inline='always')\ndef f(x):\n    return x\n")
+    (kernels / "plain.py").write_text("X = 1\n")
+    (package / "user.py").write_text("@nb.njit(cache=True)\ndef g(x):\n    return f(x)\n")
+    caches = [kernels / "__pycache__" / "helper.f-1.py311.nbi",
+              kernels / "__pycache__" / "helper.f-1.py311.1.nbc",
+              package / "__pycache__" / "user.g-1.py311.nbi"]  # fmt: skip
+    bytecode = package / "__pycache__" / "user.cpython-311.pyc"
+
+    def fill():
+        for path in [*caches, bytecode]:
+            path.write_bytes(b"cached")
+
+    folders = (kernels, package)
+    fill()
+    assert clear_stale_caches(folders)  # no digest stored yet
+    assert not any(path.exists() for path in caches) and bytecode.exists()
+    fill()
+    assert not clear_stale_caches(folders)  # nothing changed
+    (kernels / "plain.py").write_text("X = 2\n")  # no compiled code there
+    assert not clear_stale_caches(folders)
+    assert all(path.exists() for path in caches)
+    (kernels / "helper.py").write_text("@nb.njit(inline='always')\ndef f(x):\n    return -x\n")
+    assert clear_stale_caches(folders)  # the user's cache inlined the old helper
+    assert not any(path.exists() for path in caches) and bytecode.exists()
