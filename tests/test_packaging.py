@@ -56,9 +56,10 @@ def test_numba_caches_are_cleared_when_a_compiled_source_changes(tmp_path):
     kernels, package = tmp_path / "kernels", tmp_path / "package"
     for folder in (kernels, package):
         (folder / "__pycache__").mkdir(parents=True)
-    (kernels / "helper.py").write_text("@nb.njit(inline='always')\ndef f(x):\n    return x\n")
-    (kernels / "plain.py").write_text("X = 1\n")
-    (package / "user.py").write_text("@nb.njit(cache=True)\ndef g(x):\n    return f(x)\n")
+    helper, plain, user = kernels / "helper.py", kernels / "plain.py", package / "user.py"
+    helper.write_text("@nb.njit(inline='always')\ndef f(x):\n    return x\n")
+    plain.write_text("X = 1\n")
+    user.write_text("@nb.njit(cache=True)\ndef g(x):\n    return f(x)\n")
     caches = [kernels / "__pycache__" / "helper.f-1.py311.nbi",
               kernels / "__pycache__" / "helper.f-1.py311.1.nbc",
               package / "__pycache__" / "user.g-1.py311.nbi"]  # fmt: skip
@@ -68,15 +69,30 @@ def test_numba_caches_are_cleared_when_a_compiled_source_changes(tmp_path):
         for path in [*caches, bytecode]:
             path.write_bytes(b"cached")
 
-    folders = (kernels, package)
+    sources, folders = [helper, user], [kernels / "__pycache__", package / "__pycache__"]
     fill()
-    assert clear_stale_caches(folders)  # no digest stored yet
+    assert clear_stale_caches(sources, folders)  # no digest stored yet
     assert not any(path.exists() for path in caches) and bytecode.exists()
     fill()
-    assert not clear_stale_caches(folders)  # nothing changed
-    (kernels / "plain.py").write_text("X = 2\n")  # no compiled code there
-    assert not clear_stale_caches(folders)
+    assert not clear_stale_caches(sources, folders)  # nothing changed
+    plain.write_text("X = 2\n")  # not a compiled source
+    assert not clear_stale_caches(sources, folders)
     assert all(path.exists() for path in caches)
-    (kernels / "helper.py").write_text("@nb.njit(inline='always')\ndef f(x):\n    return -x\n")
-    assert clear_stale_caches(folders)  # the user's cache inlined the old helper
+    helper.write_text("@nb.njit(inline='always')\ndef f(x):\n    return -x\n")
+    assert clear_stale_caches(sources, folders)  # the user's cache inlined the old helper
     assert not any(path.exists() for path in caches) and bytecode.exists()
+
+
+def test_the_cache_guard_digests_every_module_with_compiled_code():
+    """Every package module with numba-compiled code is among the guard's sources."""
+    import maxplus
+    from maxplus.kernels.cache_guard import compiled_sources
+
+    package = Path(maxplus.__file__).parent
+    marks = ("njit(", "@intrinsic", "@uncounted")
+    compiled = {
+        path
+        for path in [*package.glob("*.py"), *(package / "kernels").glob("*.py")]
+        if any(mark in path.read_text("utf-8") for mark in marks)
+    }
+    assert compiled <= set(compiled_sources(package / "kernels"))

@@ -6,6 +6,8 @@ code if any of its sources changed (:mod:`.cache_guard`)."""
 
 from pathlib import Path
 
-from .cache_guard import clear_stale_caches
+from .cache_guard import clear_stale_caches, compiled_sources
 
-clear_stale_caches((Path(__file__).parent, Path(__file__).parent.parent))
+_KERNELS = Path(__file__).parent
+_CACHES = (_KERNELS / "__pycache__", _KERNELS.parent / "__pycache__")
+clear_stale_caches(compiled_sources(_KERNELS), _CACHES)

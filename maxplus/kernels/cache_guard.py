@@ -5,8 +5,9 @@ that inlines or calls a function of another file (most of ours: the order keys,
 the prefetch, the repair's helpers inlined into the synchronisation) keeps running
 the old code from its cache after that other file changes, with no error. On the
 first import of :mod:`maxplus.kernels`, :func:`clear_stale_caches` compares a digest
-of every package file with numba-compiled code against the one stored beside the
-caches, and deletes the caches when it differs; numba then compiles afresh.
+of every package file with numba-compiled code (:func:`compiled_sources`) against
+the one stored beside the caches, and deletes the caches when it differs; numba then
+compiles afresh.
 
 Only the caches numba keeps beside the sources (``__pycache__``, writable: a
 checkout or an editable install) are handled. With ``NUMBA_CACHE_DIR`` set, or in a
@@ -19,16 +20,17 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-#: Text that marks a file holding numba-compiled code.
-COMPILED_MARKS = ("njit(", "@intrinsic", "@uncounted")
+#: Package modules outside ``kernels/`` with numba-compiled code (a test keeps this
+#: list complete).
+COMPILED_MODULES = ("roof.py",)
 #: The digest's file, in the first cache folder.
 STAMP = "maxplus-compiled-sources.sha256"
 
 
-def compiled_sources(folders) -> list[Path]:
-    """The ``.py`` files of ``folders`` (not recursive) that hold compiled code."""
-    files = sorted(p for folder in folders for p in Path(folder).glob("*.py"))
-    return [p for p in files if any(mark in p.read_text("utf-8") for mark in COMPILED_MARKS)]
+def compiled_sources(kernels: Path) -> list[Path]:
+    """The package's files with compiled code: every module of ``kernels`` and
+    :data:`COMPILED_MODULES` of the package above it."""
+    return sorted(kernels.glob("*.py")) + [kernels.parent / name for name in COMPILED_MODULES]
 
 
 def sources_digest(files) -> str:
@@ -40,14 +42,14 @@ def sources_digest(files) -> str:
     return digest.hexdigest()
 
 
-def clear_stale_caches(folders) -> bool:
-    """Delete numba's cache files (``*.nbi``, ``*.nbc``) in ``folder/__pycache__`` for
-    each of ``folders`` when the digest of their compiled sources is not the one
-    stored with them, and store the new one. Returns whether caches were cleared; a
-    folder that cannot be written (a read-only install) is left alone."""
-    caches = [Path(folder) / "__pycache__" for folder in folders]
+def clear_stale_caches(sources, caches) -> bool:
+    """Delete numba's cache files (``*.nbi``, ``*.nbc``) in the folders ``caches`` when
+    the digest of ``sources`` is not the one stored in the first of them, and store
+    the new one. Returns whether caches were cleared; caches that cannot be written
+    (a read-only install) are left alone."""
+    caches = [Path(cache) for cache in caches]
     stamp = caches[0] / STAMP
-    digest = sources_digest(compiled_sources(folders))
+    digest = sources_digest(sources)
     try:
         if stamp.read_text() == digest:
             return False

@@ -487,12 +487,12 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 i = passed[p]
                 pending[i] = False
                 hi = Hin[n, i]
-                lift = margin - Dr[n]  # R3 raised just past the candidate
-                if good(hi, maximize) < T3[n, i]:  # only T is stale
-                    any_take, t, _ = takeover_pass(WT, H, S, S2, R3, n, i, hi, lift,
+                if good(hi, maximize) < T3[n, i]:  # only T is stale: no R3 is raised
+                    any_take, t, _ = takeover_pass(WT, H, S, S2, R3, n, i, hi, 0.0,
                                                    maximize, take, False)
                     store_takeover_threshold(st, n, i, t, margin)
                 else:
+                    lift = margin - Dr[n]  # R3 raised just past the candidate
                     any_take, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, hi, lift,
                                                     maximize, take, True)
                     store_thresholds(st, n, i, t, t3, margin)
