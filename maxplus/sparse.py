@@ -11,7 +11,10 @@ sample. The step is logged, and a sample's state is *repaired* when it is needed
    cached per sample (``exact=True`` recomputes the changed entries instead, and
    the state is then bitwise a fresh forward pass);
 2. **tropical layers**: :func:`maxplus.kernels.cpu_repair.repair_layer`, O(1) per
-   changed candidate, counted rescans where a selected candidate got worse;
+   changed candidate, counted rescans where a selected candidate got worse; a small
+   layer after the first (at most :data:`RECOMPUTE_BELOW` candidates, such as an
+   LMM's scores) is recomputed whole for the sample instead
+   (:mod:`maxplus.kernels.cpu_rescan`), which costs it less;
 3. **losses** of the samples whose scores changed.
 
 **Lazy synchronisation**: ``losses(q)`` brings up to date only the samples whose
@@ -30,7 +33,7 @@ import numba as nb
 import numpy as np
 
 from . import flops, gradients
-from .kernels import cpu_repair
+from .kernels import cpu_repair, cpu_rescan
 from .kernels.cpu_bounds import kth_largest, lower_bounds, reaching, split_reaching
 from .kernels.cpu_linear import (
     catch_up,
@@ -52,6 +55,11 @@ FLOAT64_EPS = float(np.finfo(np.float64).eps)
 
 #: Bytes of cached products ``X x_s`` kept (least recently used dropped first).
 CACHE_BYTES = 256 * 2**20
+
+#: A tropical layer after the first with at most this many candidates (inputs ×
+#: outputs) is recomputed whole for each sample brought up to date instead of
+#: repaired: below about this size the repair's fixed cost per sample is the larger.
+RECOMPUTE_BELOW = 4096
 
 
 class ProductCache:
@@ -180,6 +188,54 @@ class LayerState:
         )
 
 
+class RecomputedLayer:
+    """A small tropical layer's stored state for every sample: outputs ``H`` and
+    selections ``S`` only, recomputed whole for each sample brought up to date
+    (:mod:`maxplus.kernels.cpu_rescan`); it is repaired with the arguments of
+    :meth:`LayerState.repair` and lists its changed outputs the same way."""
+
+    def __init__(self, layer, Hin):  # noqa: N803
+        N, n_out = Hin.shape[0], layer.weight.shape[0]  # noqa: N806
+        self.layer = layer
+        self.maximize = layer.maximize
+        self.WT = np.ascontiguousarray(layer.weight.T)
+        self.H = np.empty((N, n_out), dtype=Hin.dtype)
+        self.S = np.empty((N, n_out), dtype=index_dtype(max(Hin.shape[1], n_out)))
+        self.changed_count = np.zeros(N, dtype=np.int64)
+        self.changed_idx = np.empty((N, n_out), dtype=np.int64)
+        self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)
+        cpu_rescan.forward_layer(Hin, layer.weight, self.H, self.S, self.maximize)
+
+    def repair(self, Hin, batch, count, idx, old, moved, first, gain_sums, layer, work, threads):  # noqa: N803
+        """Recompute the samples ``batch`` whose inputs (``count[b] > 0``) or weights
+        (moved at a logged step ``≥ first[b]``) changed."""
+        cpu_rescan.rescan_layer(
+            Hin,
+            self.layer.weight,
+            self.H,
+            self.S,
+            self.maximize,
+            batch,
+            count,
+            moved[2],
+            first,
+            self.changed_count,
+            self.changed_idx,
+            self.changed_old,
+            work,
+        )
+
+
+def layer_state(layer, Hin, first: bool, recompute_below: int):  # noqa: N803
+    """The stored state of a tropical layer: recomputed whole per sample
+    (:class:`RecomputedLayer`) when it has at most ``recompute_below`` candidates
+    (inputs × outputs) and is not the ``first`` (whose thresholds also tighten the
+    loss bounds), else repaired (:class:`LayerState`)."""
+    if not first and Hin.shape[1] * layer.weight.shape[0] <= recompute_below:
+        return RecomputedLayer(layer, Hin)
+    return LayerState(layer, Hin)
+
+
 class SparseTrainer:
     """Trains by tree subgradients and repairs the stored forward state lazily.
 
@@ -198,7 +254,8 @@ class SparseTrainer:
 
     method = "sparse"
 
-    def __init__(self, model, X, y, loss: str, *, refresh_every: int = 100, exact: bool = False):  # noqa: N803
+    def __init__(self, model, X, y, loss: str, *, refresh_every: int = 100, exact: bool = False,  # noqa: N803
+                 recompute_below: int = RECOMPUTE_BELOW):  # fmt: skip
         self.model, self.X, self.y, self.loss = model, X, y, loss
         self.loss_code = LOSS_CODES[loss]
         self.refresh_every, self.exact = refresh_every, exact
@@ -215,7 +272,7 @@ class SparseTrainer:
         self.layers = []
         Hin = self.Z
         for layer in model.layers[1:]:
-            self.layers.append(LayerState(layer, Hin))
+            self.layers.append(layer_state(layer, Hin, not self.layers, recompute_below))
             Hin = self.layers[-1].H
         self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)  # zero between repairs
         self.last_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # of the last repair
@@ -227,6 +284,7 @@ class SparseTrainer:
         self.flops_per_work[cpu_repair.TAKEOVER_PASSES] = 4 * widest_out
         self.flops_per_work[cpu_repair.RESCANS] = 2 * widest_in
         self.flops_per_work[cpu_repair.SWAPS] = 3
+        self.flops_per_work[cpu_repair.RECOMPUTED] = 2
         self.L = row_losses(self.scores, y, loss)
         self.bounds = LossBounds(N, lin.weight.shape[0])
         self.all_samples = np.arange(N)
@@ -514,7 +572,7 @@ class SparseTrainer:
     def repair_flops(self) -> int:
         """FLOPs of the repair kernels' last calls: per output that followed its input
         2, per takeover pass 4 per output (the pass and the thresholds), per rescan 2
-        per input, per swap 3."""
+        per input, per swap 3, per candidate of a recomputed layer 2."""
         return self.last_repair_flops
 
     @property
@@ -552,4 +610,4 @@ class LogEntry:
         return np.maximum(self.rises, self.falls)
 
 
-WORK_NAMES = ("followed", "takeover_passes", "swaps", "rescans", "certified")
+WORK_NAMES = ("followed", "takeover_passes", "swaps", "rescans", "certified", "recomputed")

@@ -15,7 +15,7 @@ import maxplus as mp
 from maxplus.dense import DenseTrainer
 from maxplus.kernels.ordered_keys import INF_KEY, key_value, lesser_key, order_key
 from maxplus.objectives import top_q
-from maxplus.sparse import SparseTrainer
+from maxplus.sparse import RECOMPUTE_BELOW, LayerState, RecomputedLayer, SparseTrainer
 from maxplus.step_log import StepLog
 from maxplus.torch_reference import autograd_gradient, torch_fit
 
@@ -160,7 +160,8 @@ def check_state(trainer, model, X, exact):
         values, selections = layer.forward(Hin, np)
         np.testing.assert_array_equal(trainer.state_values()[i], values)
         np.testing.assert_array_equal(trainer.selections[i], selections)
-        check_bounds(trainer.layers[i - 1], Hin)
+        if isinstance(trainer.layers[i - 1], LayerState):  # else recomputed: no bounds
+            check_bounds(trainer.layers[i - 1], Hin)
         Hin = values
     if exact:
         np.testing.assert_array_equal(
@@ -168,16 +169,24 @@ def check_state(trainer, model, X, exact):
         )
 
 
-def train_checking_the_state(sizes, kinds, exact, ties, dtype, *, data_seed, model_seed, n, steps):
+def train_checking_the_state(
+    sizes, kinds, exact, ties, dtype, recompute_below, *, data_seed, model_seed, n, steps
+):
     """Sparse steps on the top two losses, the repaired state checked against a fresh
-    forward pass before each step and after the last."""
+    forward pass before each step and after the last (``recompute_below``: see
+    :class:`maxplus.sparse.SparseTrainer`; 0 repairs every layer)."""
     X, y = problem(data_seed, sizes, n=n, ties=ties)
     X = X.astype(dtype)
     model = mp.make_sequential(sizes, kinds, seed=model_seed, dtype=dtype)
     if ties:  # weights on a grid: exact ties between candidates are frequent
         for layer in model.layers:
             layer.weight[...] = np.round(8 * layer.weight) / 8
-    trainer = SparseTrainer(model, X, y, "cross_entropy", exact=exact, refresh_every=23)
+    trainer = SparseTrainer(
+        model, X, y, "cross_entropy", exact=exact, refresh_every=23, recompute_below=recompute_below
+    )
+    kinds = [type(state) for state in trainer.layers]
+    assert kinds[0] is LayerState  # the first tropical layer is always repaired
+    assert (RecomputedLayer in kinds) == (recompute_below > 0)  # both kinds are tested
     for _ in range(steps):
         check_state(trainer, model, X, exact)
         rows = top_q(trainer.losses(2), 2)
@@ -185,27 +194,45 @@ def train_checking_the_state(sizes, kinds, exact, ties, dtype, *, data_seed, mod
     check_state(trainer, model, X, exact)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+#: Every layer repaired, and the layers after the first recomputed (the default).
+RECOMPUTE = {"repaired": 0, "recomputed": RECOMPUTE_BELOW}
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if s != "maxplus"])
 @pytest.mark.parametrize("exact", [True, False])
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ties, dtype):
+@pytest.mark.parametrize("later", RECOMPUTE)
+def test_repaired_state_equals_a_fresh_forward_after_every_step(stack, exact, ties, dtype, later):
     sizes, kinds = STACKS[stack]
     train_checking_the_state(
-        sizes, kinds, exact, ties, dtype, data_seed=13, model_seed=2, n=90, steps=150
+        sizes, kinds, exact, ties, dtype, RECOMPUTE[later], data_seed=13, model_seed=2, n=90,
+        steps=150,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_repaired_state_equals_a_fresh_forward_with_one_tropical_layer(exact, ties, dtype):
+    sizes, kinds = STACKS["maxplus"]
+    train_checking_the_state(
+        sizes, kinds, exact, ties, dtype, 0, data_seed=13, model_seed=2, n=90, steps=150
     )
 
 
 @pytest.mark.parametrize("exact", [True, False])
 @pytest.mark.parametrize("ties", [False, True])
-def test_repaired_state_equals_a_fresh_forward_in_layers_of_many_outputs(exact, ties):
+@pytest.mark.parametrize("later", RECOMPUTE)
+def test_repaired_state_equals_a_fresh_forward_in_layers_of_many_outputs(exact, ties, later):
     """A min-plus layer of 40 inputs and 24 outputs, wider than the stacks above:
     the takeover pass's vectorised loop runs over several vectors of outputs and a
-    remainder."""
+    remainder; recomputed, the second layer's loop over 24 inputs has a remainder too."""
     sizes, kinds = [5, 40, 24, 3], ["MinPlus", "MaxPlus"]
     train_checking_the_state(
-        sizes, kinds, exact, ties, "float64", data_seed=17, model_seed=6, n=120, steps=120
-    )
+        sizes, kinds, exact, ties, "float64", RECOMPUTE[later], data_seed=17, model_seed=6,
+        n=120, steps=120,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -428,6 +455,72 @@ def test_a_rescan_ranks_every_candidate_as_its_definition_says(maximize, n_in):
                 assert rest == others + HEADROOM * (last - others)
             else:
                 assert rest == -np.inf
+
+
+@pytest.mark.parametrize("maximize", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_in", [1, 7, 40])
+def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_in):
+    """``forward_layer`` and ``rescan_layer`` against the layer's forward pass, bitwise,
+    on a coarse grid (ties everywhere) with signed zeros: ``-0.0`` ties with ``+0.0``
+    (the lower input wins and its own zero is kept); ``rescan_layer`` recomputes only
+    samples whose inputs or weights changed and lists the outputs that changed."""
+    from maxplus.kernels.cpu_rescan import forward_layer, rescan_layer
+
+    rng = np.random.default_rng(n_in)
+    n_out, N = 6, 50  # noqa: N806
+    layer = (mp.MaxPlus if maximize else mp.MinPlus)(
+        (np.round(rng.standard_normal((n_out, n_in)) * 2) / 2).astype(dtype)
+    )
+    Hin = (np.round(rng.standard_normal((N, n_in)) * 2) / 2).astype(dtype)  # noqa: N806
+    if n_in > 1:  # output 0 ties -0.0 with +0.0: sample 0 in that order, sample 1 reversed
+        Hin[:2] = -10.0 if maximize else 10.0
+        Hin[0, :2], Hin[1, :2] = [-0.0, 0.0], [0.0, -0.0]
+        layer.weight[0, :2] = [-0.0, -0.0]
+    H, S = np.empty((N, n_out), dtype), np.empty((N, n_out), np.int16)  # noqa: N806
+    forward_layer(Hin, layer.weight, H, S, maximize)
+    values, selections = layer.forward(Hin, np)
+    np.testing.assert_array_equal(S, selections)
+    np.testing.assert_array_equal(np.signbit(H), np.signbit(values))
+    np.testing.assert_array_equal(H, values)
+    if n_in > 1:
+        assert S[0, 0] == S[1, 0] == 0 and np.signbit(H[0, 0]) and not np.signbit(H[1, 0])
+
+    old_H, old_S = H.copy(), S.copy()  # noqa: N806
+    Hin[1::3] += 0.5  # samples 1, 4, 7, ... changed; of the batch, only some
+    batch = np.arange(0, N, 2)
+    count = (batch % 3 == 1).astype(np.int64)
+    co_count, co_idx = np.zeros(batch.size, np.int64), np.empty((batch.size, n_out), np.int64)
+    co_old, work = np.empty((batch.size, n_out), dtype), np.zeros((N, 6), np.int64)
+    no_moves = np.empty(0, np.int64)
+    rescan_layer(Hin, layer.weight, H, S, maximize, batch, count, no_moves,
+                 np.zeros(batch.size, np.int64), co_count, co_idx, co_old, work)  # fmt: skip
+    values, selections = layer.forward(Hin, np)
+    for b, n in enumerate(batch):
+        if count[b]:
+            np.testing.assert_array_equal(H[n], values[n])
+            np.testing.assert_array_equal(S[n], selections[n])
+        else:
+            np.testing.assert_array_equal(H[n], old_H[n])
+            np.testing.assert_array_equal(S[n], old_S[n])
+        moved = np.flatnonzero(H[n] != old_H[n])
+        np.testing.assert_array_equal(co_idx[b, : co_count[b]], moved)
+        np.testing.assert_array_equal(co_old[b, : co_count[b]], old_H[n, moved])
+        assert work[n].sum() == count[b] * n_out * n_in
+    assert co_count.sum() > 0
+    # a weight moved at logged step 3: the samples synchronised before it are recomputed
+    layer.weight[0, 0] += 4.0 if maximize else -4.0  # input 0 takes output 0 over
+    first = np.where(batch % 4 == 0, 2, 5)
+    rescan_layer(Hin, layer.weight, H, S, maximize, batch, np.zeros_like(count),
+                 np.array([3]), first, co_count, co_idx, co_old, work)  # fmt: skip
+    values, _ = layer.forward(Hin, np)
+    for b, n in enumerate(batch):
+        stale = first[b] <= 3
+        if stale:
+            np.testing.assert_array_equal(H[n], values[n])
+        assert (co_count[b] > 0) <= stale
+    waiting = batch[first > 3]  # not recomputed: some of them are stale
+    assert any(co_count[first <= 3] > 0) and any(H[waiting, 0] != values[waiting, 0])
 
 
 def test_state_indices_take_the_narrowest_type_that_holds_them():

@@ -56,9 +56,9 @@ SECONDS = 4
 HEADROOM = 0.5
 #: Samples ahead whose state is prefetched.
 PREFETCH_DISTANCE = 2
-# work counters per sample
-FOLLOWED, TAKEOVER_PASSES, SWAPS, RESCANS, CERTIFIED = 0, 1, 2, 3, 4
-N_COUNTERS = 5
+# work counters per sample (RECOMPUTED: candidates of layers recomputed whole, :mod:`.cpu_rescan`)
+FOLLOWED, TAKEOVER_PASSES, SWAPS, RESCANS, CERTIFIED, RECOMPUTED = 0, 1, 2, 3, 4, 5
+N_COUNTERS = 6
 
 
 @nb.njit(inline="always")

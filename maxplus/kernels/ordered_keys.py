@@ -13,6 +13,7 @@ float back, bitwise.
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 from numba import types
 from numba.core.extending import intrinsic
 
@@ -37,9 +38,12 @@ def _reinterpret(source, target):
     return reinterpret
 
 
-#: The bits of a float64 as an int64, and back.
+#: The bits of a float64 as an int64, and back; the bits of a float32 as an int32.
 float_bits = _reinterpret(types.float64, types.int64)
 bits_float = _reinterpret(types.int64, types.float64)
+float32_bits = _reinterpret(types.float32, types.int32)
+_LOW_31 = 0x7FFFFFFF
+_LOW_32 = 0xFFFFFFFF
 
 
 @nb.njit(inline="always")
@@ -60,3 +64,21 @@ def lesser_key(a, b):
     """The lesser of two keys, without a branch: a loop's running minimum of keys
     vectorises."""
     return a if a < b else b
+
+
+@nb.njit(inline="always")
+def candidate_key(g, i):
+    """An int64 that orders candidates (float32 goodness ``g``, not NaN, of input
+    ``i``) as a tropical layer selects them: larger goodness first, then the lower
+    input. The high half is ``g``'s order key, with ``-0.0`` taken as ``+0.0`` (as
+    ``==`` does); the low half is ``2³² − 1 − i``. A running maximum of keys
+    vectorises (a float64 goodness has no room for the input in 64 bits)."""
+    b = float32_bits(g + np.float32(0.0))  # -0.0 + 0.0 = +0.0
+    k = b ^ ((b >> 31) & _LOW_31)  # sign-extended: the int64 that orders as g
+    return (np.int64(k) << 32) | (_LOW_32 - i)
+
+
+@nb.njit(inline="always")
+def key_input(key):
+    """The input ``i`` of a :func:`candidate_key`."""
+    return _LOW_32 - (key & _LOW_32)
