@@ -192,7 +192,9 @@ class RecomputedLayer:
     """A small tropical layer's stored state for every sample: outputs ``H`` and
     selections ``S`` only, recomputed whole for each sample brought up to date
     (:mod:`maxplus.kernels.cpu_rescan`); it is repaired with the arguments of
-    :meth:`LayerState.repair` and lists its changed outputs the same way."""
+    :meth:`LayerState.repair` and lists its changed outputs the same way. Like every
+    layer state it holds the transposed weights ``WT`` the trainer's update keeps in
+    step."""
 
     def __init__(self, layer, Hin):  # noqa: N803
         N, n_out = Hin.shape[0], layer.weight.shape[0]  # noqa: N806
