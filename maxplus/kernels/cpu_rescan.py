@@ -27,7 +27,7 @@ def best_input(W, Hin, n, j, sign):  # noqa: N803
     raise NotImplementedError("compiled only")
 
 
-@overload(best_input, inline="always")
+@overload(best_input, jit_options={"_nrt": False})
 def _best_input(W, Hin, n, j, sign):  # noqa: N803
     if Hin.dtype == types.float32:
 
