@@ -240,8 +240,8 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 #
 # **A small layer is recomputed instead.** All this bookkeeping costs a few thousand
 # cycles a sample however little changed, more than recomputing a layer of few
-# candidates: the LMM's score layer has $K \cdot h_2 = 1280$ of them, against
-# $h_2 h_1 = 65{,}536$ in its min-plus layer. So a tropical layer after the first with
+# candidates: in the reference LMM (784-512-128-10) the score layer has
+# $K \cdot h_2 = 1280$ of them, against $h_2 h_1 = 65{,}536$ in its min-plus layer. So a tropical layer after the first with
 # at most `sparse.RECOMPUTE_BELOW` candidates (inputs × outputs) keeps only its outputs
 # and selections, and each sample brought up to date whose inputs or weights changed
 # gets all its outputs recomputed (`maxplus.kernels.cpu_rescan`): the best candidate by
