@@ -241,12 +241,13 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 # **A small layer is recomputed instead.** All this bookkeeping costs a few thousand
 # cycles a sample however little changed, more than recomputing a layer of few
 # candidates: in the reference LMM (784-512-128-10) the score layer has
-# $K \cdot h_2 = 1280$ of them, against $h_2 h_1 = 65{,}536$ in its min-plus layer. So a tropical layer after the first with
-# at most `sparse.RECOMPUTE_BELOW` candidates (inputs × outputs) keeps only its outputs
-# and selections, and each sample brought up to date whose inputs or weights changed
-# gets all its outputs recomputed (`maxplus.kernels.cpu_rescan`): the best candidate by
-# a running maximum of integer keys that order candidates by goodness, then by the
-# lower input, so the loop vectorises. It is a fresh forward pass of that layer for the
+# $K \cdot h_2 = 1280$ of them, against $h_2 h_1 = 65{,}536$ in its min-plus layer. So
+# a tropical layer after the first with fewer than `sparse.RECOMPUTE_BELOW` candidates
+# (inputs × outputs) keeps only its outputs and selections, and each sample brought
+# up to date whose inputs or weights changed gets all its outputs recomputed
+# (`maxplus.kernels.cpu_rescan`): the best candidate by a running maximum of integer
+# keys that order candidates by goodness, then by the lower input, so the loop
+# vectorises. It is a fresh forward pass of that layer for the
 # sample, exact by construction. (The first tropical layer is always repaired: its
 # thresholds also tighten the loss bounds below.) In the LMM of 784-512-128-10 on
 # MNIST, timers inside the repair had put half of its cycles in the score layer at step
