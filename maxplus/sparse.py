@@ -203,12 +203,12 @@ class RecomputedLayer:
         self.layer = layer
         self.maximize = layer.maximize
         self.WT = np.ascontiguousarray(layer.weight.T)
-        self.H = np.empty((N, n_out), dtype=Hin.dtype)
-        self.S = np.empty((N, n_out), dtype=index_dtype(max(Hin.shape[1], n_out)))
+        values, selections = layer.forward(Hin, np)  # the tropical product with indices
+        self.H = np.ascontiguousarray(values, dtype=Hin.dtype)
+        self.S = selections.astype(index_dtype(max(Hin.shape[1], n_out)))
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
         self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)
-        cpu_rescan.forward_layer(Hin, layer.weight, self.H, self.S, self.maximize)
 
     def repair(self, Hin, batch, count, idx, old, moved, first, gain_sums, layer, work, threads):  # noqa: N803
         """Recompute the samples ``batch`` whose inputs (``count[b] > 0``) or weights

@@ -461,11 +461,11 @@ def test_a_rescan_ranks_every_candidate_as_its_definition_says(maximize, n_in):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n_in", [1, 7, 40])
 def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_in):
-    """``forward_layer`` and ``rescan_layer`` against the layer's forward pass, bitwise,
-    on a coarse grid (ties everywhere) with signed zeros: ``-0.0`` ties with ``+0.0``
-    (the lower input wins and its own zero is kept); ``rescan_layer`` recomputes only
-    samples whose inputs or weights changed and lists the outputs that changed."""
-    from maxplus.kernels.cpu_rescan import forward_layer, rescan_layer
+    """``rescan_layer`` against the layer's forward pass, bitwise, on a coarse grid
+    (ties everywhere) with signed zeros: ``-0.0`` ties with ``+0.0`` (the lower input
+    wins and its own zero is kept). It recomputes only samples whose inputs or weights
+    changed and lists the outputs that changed."""
+    from maxplus.kernels.cpu_rescan import rescan_layer
 
     rng = np.random.default_rng(n_in)
     n_out, N = 6, 50  # noqa: N806
@@ -473,21 +473,15 @@ def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_i
         (np.round(rng.standard_normal((n_out, n_in)) * 2) / 2).astype(dtype)
     )
     Hin = (np.round(rng.standard_normal((N, n_in)) * 2) / 2).astype(dtype)  # noqa: N806
-    if n_in > 1:  # output 0 ties -0.0 with +0.0: sample 0 in that order, sample 1 reversed
-        Hin[:2] = -10.0 if maximize else 10.0
-        Hin[0, :2], Hin[1, :2] = [-0.0, 0.0], [0.0, -0.0]
-        layer.weight[0, :2] = [-0.0, -0.0]
-    H, S = np.empty((N, n_out), dtype), np.empty((N, n_out), np.int16)  # noqa: N806
-    forward_layer(Hin, layer.weight, H, S, maximize)
-    values, selections = layer.forward(Hin, np)
-    np.testing.assert_array_equal(S, selections)
-    np.testing.assert_array_equal(np.signbit(H), np.signbit(values))
-    np.testing.assert_array_equal(H, values)
-    if n_in > 1:
-        assert S[0, 0] == S[1, 0] == 0 and np.signbit(H[0, 0]) and not np.signbit(H[1, 0])
+    H, S = layer.forward(Hin, np)  # noqa: N806 - the state the trainer starts from
+    S = S.astype(np.int16)  # noqa: N806
 
     old_H, old_S = H.copy(), S.copy()  # noqa: N806
     Hin[1::3] += 0.5  # samples 1, 4, 7, ... changed; of the batch, only some
+    if n_in > 1:  # output 0 ties -0.0 with +0.0: sample 4 in that order, sample 10 reversed
+        layer.weight[0, :2] = [-0.0, -0.0]
+        Hin[[4, 10]] = -10.0 if maximize else 10.0
+        Hin[4, :2], Hin[10, :2] = [-0.0, 0.0], [0.0, -0.0]
     batch = np.arange(0, N, 2)
     count = (batch % 3 == 1).astype(np.int64)
     co_count, co_idx = np.zeros(batch.size, np.int64), np.empty((batch.size, n_out), np.int64)
@@ -496,9 +490,12 @@ def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_i
     rescan_layer(Hin, layer.weight, H, S, maximize, batch, count, no_moves,
                  np.zeros(batch.size, np.int64), co_count, co_idx, co_old, work)  # fmt: skip
     values, selections = layer.forward(Hin, np)
+    if n_in > 1:
+        assert S[4, 0] == S[10, 0] == 0 and np.signbit(H[4, 0]) and not np.signbit(H[10, 0])
     for b, n in enumerate(batch):
         if count[b]:
             np.testing.assert_array_equal(H[n], values[n])
+            np.testing.assert_array_equal(np.signbit(H[n]), np.signbit(values[n]))
             np.testing.assert_array_equal(S[n], selections[n])
         else:
             np.testing.assert_array_equal(H[n], old_H[n])

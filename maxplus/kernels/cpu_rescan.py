@@ -66,14 +66,6 @@ def rescan_outputs(W, Hin, H, S, n, sign):  # noqa: N803
 
 
 @nb.njit(parallel=True, cache=True)
-def forward_layer(Hin, W, H, S, maximize):  # noqa: N803
-    """``H``, ``S`` of every sample from the inputs ``Hin``."""
-    sign = Hin.dtype.type(1.0 if maximize else -1.0)
-    for n in nb.prange(Hin.shape[0]):
-        rescan_outputs(W, Hin, H, S, n, sign)
-
-
-@nb.njit(parallel=True, cache=True)
 def rescan_layer(Hin, W, H, S, maximize, batch, ci_count, w_since, first,  # noqa: N803
                  co_count, co_idx, co_old, work):  # fmt: skip
     """Bring the samples ``batch`` up to date: the ``b``-th changed ``ci_count[b]``
