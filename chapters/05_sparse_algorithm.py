@@ -256,7 +256,10 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 #
 # The trainer counts this work (`trainer.counters`): outputs *followed*, *takeover
 # passes*, *certified* inputs (a pass avoided), *swaps* with a runner-up, *rescans*, and
-# candidates *recomputed*. Here it is for the step above, whose repair runs when the
+# candidates *recomputed*. Each is counted in FLOPs by the widths of the layer it was
+# done in (`sparse.work_flops`): 2 per output followed, $4\,n_\text{out}$ per takeover
+# pass (the pass and the thresholds), 3 per swap, $2\,n_\text{in}$ per rescan and 2 per
+# candidate recomputed. Here it is for the step above, whose repair runs when the
 # samples are brought up to date:
 
 # %%

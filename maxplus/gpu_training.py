@@ -333,16 +333,16 @@ class GpuSparseTrainer(GpuForwardState):
             self._pending = None
             now = fetched.result().astype(np.int64)
             step, self.counts_seen = now - self.counts_seen, now
-            compared, rescans = int(step[0::3].sum()), int(step[1::3].sum())
+            compared, rescans = int(step[0::3].sum()), step[1::3]  # rescans per layer
             changed = int(step[-1])
             self.counters["compared"] += compared
-            self.counters["rescans"] += rescans
+            self.counters["rescans"] += int(rescans.sum())
             self.counters["changed_samples"] += changed
-            widths = [state.layer.weight.shape[1] for state in self.layers]
+            inputs = np.array([state.layer.weight.shape[1] for state in self.layers])
             self._flops = (
                 base
                 + 2 * compared
-                + 2 * rescans * max(widths)
+                + 2 * int(rescans @ inputs)  # a rescan reads its own layer's inputs
                 + changed * loss_flops(self.model.n_classes)
             )
         return self._flops

@@ -230,6 +230,21 @@ class RecomputedLayer:
         )
 
 
+def work_flops(layer) -> np.ndarray:
+    """FLOPs per unit of repair work (:data:`WORK_NAMES`) in a tropical ``layer`` with
+    ``n_in`` inputs and ``n_out`` outputs: per output that followed its input 2, per
+    takeover pass ``4 n_out`` (the pass and the thresholds), per swap 3, per rescan
+    ``2 n_in``, per certified input 0, per candidate of a recomputed layer 2."""
+    n_out, n_in = layer.weight.shape
+    flops = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)
+    flops[cpu_repair.FOLLOWED] = 2
+    flops[cpu_repair.TAKEOVER_PASSES] = 4 * n_out
+    flops[cpu_repair.SWAPS] = 3
+    flops[cpu_repair.RESCANS] = 2 * n_in
+    flops[cpu_repair.RECOMPUTED] = 2
+    return flops
+
+
 def layer_state(layer, Hin, first: bool, recompute_below: int):  # noqa: N803
     """The stored state of a tropical layer: recomputed whole per sample
     (:class:`RecomputedLayer`) when it has fewer than ``recompute_below`` candidates
@@ -282,17 +297,11 @@ class SparseTrainer:
         for layer in model.layers[1:]:
             self.layers.append(layer_state(layer, Hin, not self.layers, recompute_below))
             Hin = self.layers[-1].H
-        self.work = np.zeros((N, cpu_repair.N_COUNTERS), dtype=np.int64)  # zero between repairs
-        self.last_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # of the last repair
-        self.flops_per_work = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)  # see repair_flops
+        n_layers, n_counters = len(self.layers), cpu_repair.N_COUNTERS
+        self.work = np.zeros((n_layers, N, n_counters), dtype=np.int64)  # zero between repairs
+        self.last_work = np.zeros((n_layers, n_counters), dtype=np.int64)  # of the last repair
+        self.flops_per_work = np.stack([work_flops(state.layer) for state in self.layers])
         self.last_repair_flops = 0
-        widest_out = max(state.layer.weight.shape[0] for state in self.layers)
-        widest_in = max(state.layer.weight.shape[1] for state in self.layers)
-        self.flops_per_work[cpu_repair.FOLLOWED] = 2
-        self.flops_per_work[cpu_repair.TAKEOVER_PASSES] = 4 * widest_out
-        self.flops_per_work[cpu_repair.RESCANS] = 2 * widest_in
-        self.flops_per_work[cpu_repair.SWAPS] = 3
-        self.flops_per_work[cpu_repair.RECOMPUTED] = 2
         self.L = row_losses(self.scores, y, loss)
         self.bounds = LossBounds(N, lin.weight.shape[0])
         self.all_samples = np.arange(N)
@@ -454,7 +463,7 @@ class SparseTrainer:
         Hin, work = self.Z, self.work
         for i, state in enumerate(self.layers):
             moved = self.log.moved_weights(i)
-            state.repair(Hin, batch, count, idx, old, moved, first, gain_sums, i, work, threads)
+            state.repair(Hin, batch, count, idx, old, moved, first, gain_sums, i, work[i], threads)
             Hin = state.H
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old
         changed, self.last_repair_flops = finish_sync(
@@ -578,9 +587,8 @@ class SparseTrainer:
         return LogEntry(columns, coef, products, rows, cols, np.array(rises), np.array(falls))
 
     def repair_flops(self) -> int:
-        """FLOPs of the repair kernels' last calls: per output that followed its input
-        2, per takeover pass 4 per output (the pass and the thresholds), per rescan 2
-        per input, per swap 3, per candidate of a recomputed layer 2."""
+        """FLOPs of the repair kernels' last calls, each layer's work (``last_work``)
+        counted by :func:`work_flops`."""
         return self.last_repair_flops
 
     @property

@@ -786,6 +786,31 @@ def test_dense_flops_formula_by_hand():
     assert mp.flops.dense_step_flops(model, N) == forward + backward + update
 
 
+def test_repair_flops_count_each_layers_work_by_its_own_widths():
+    """Per tropical layer (n_in inputs, n_out outputs): 2 per output that followed its
+    input, 4 n_out per takeover pass, 3 per swap, 2 n_in per rescan, 2 per candidate
+    recomputed. The layers here are of three widths, all repaired."""
+    sizes, kinds = STACKS["deep"]
+    X, y = problem(3, sizes)
+    model = mp.make_sequential(sizes, kinds, seed=4, dtype="float64")
+    trainer = SparseTrainer(model, X, y, "cross_entropy", recompute_below=0)
+    widths = [layer.weight.shape for layer in model.layers[1:]]
+    assert len(set(widths)) == 3
+    passes = np.zeros(len(widths), dtype=np.int64)
+    for _ in range(40):
+        rows = top_q(trainer.losses(2), 2)
+        trainer.apply(0.3, trainer.gradient(rows, 2))
+        trainer.synchronize(refresh=False)
+        expected = 0
+        for (n_out, n_in), work in zip(widths, trainer.last_work, strict=True):
+            followed, takeovers, swaps, rescans, _, recomputed = work.tolist()
+            expected += 2 * followed + 4 * n_out * takeovers + 3 * swaps + 2 * n_in * rescans
+            expected += 2 * recomputed
+        assert trainer.repair_flops() == expected
+        passes += trainer.last_work[:, 1]
+    assert (passes > 0).all()  # every layer's passes were counted by its width
+
+
 def test_history_flops_and_best_iterate():
     sizes, kinds = STACKS["lmm"]
     X, y = problem(5, sizes)

@@ -524,14 +524,15 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
 
 @nb.njit(cache=True)
 def take_work(work, batch, out):
-    """``out`` = the work counted in the rows ``batch`` of ``work``, which are zeroed
-    (every row is zero between repairs)."""
+    """``out[l]`` = the work counted in the rows ``batch`` of each layer's ``work[l]``,
+    which are zeroed (every row is zero between repairs)."""
     out[:] = 0
-    for b in range(batch.shape[0]):
-        n = batch[b]
-        for c in range(work.shape[1]):
-            out[c] += work[n, c]
-            work[n, c] = 0
+    for layer in range(work.shape[0]):
+        for b in range(batch.shape[0]):
+            n = batch[b]
+            for c in range(work.shape[2]):
+                out[layer, c] += work[layer, n, c]
+                work[layer, n, c] = 0
 
 
 @nb.njit(parallel=True, cache=True)

@@ -22,17 +22,20 @@ def finish_sync(S, y, code, batch, count, L, acc, checked, synced_at, steps, wor
     """For the samples ``batch`` (``count[b] > 0``: its scores ``S[n]`` changed):
     ``L[n]`` = their loss (:func:`~maxplus.kernels.cpu_losses.losses_of_changed`),
     bounds restarted (:func:`~maxplus.kernels.cpu_bounds.reset_bounds`, ``acc`` and
-    ``checked``) and ``synced_at[n] = steps``; the work counted in their rows of
-    ``work`` moves to ``last_work`` (:func:`~maxplus.kernels.cpu_repair.take_work`)
-    and is added to ``work_done``. Returns the number of losses recomputed and the
-    work's FLOPs (``last_work · flops_per_work``)."""
+    ``checked``) and ``synced_at[n] = steps``; the work each layer ``l`` counted in
+    their rows of ``work[l]`` moves to ``last_work[l]``
+    (:func:`~maxplus.kernels.cpu_repair.take_work`) and is added to ``work_done``.
+    Returns the number of losses recomputed and the work's FLOPs
+    (``Σ_l last_work[l] · flops_per_work[l]``: a pass or a rescan costs by its own
+    layer's width)."""
     changed = losses_of_changed(S, y, code, batch, count, L, threads)
     reset_bounds(acc, checked, batch, steps)
     for b in range(batch.shape[0]):
         synced_at[batch[b]] = steps
     take_work(work, batch, last_work)
     flops = 0
-    for c in range(last_work.shape[0]):
-        work_done[c] += last_work[c]
-        flops += last_work[c] * flops_per_work[c]
+    for layer in range(last_work.shape[0]):
+        for c in range(last_work.shape[1]):
+            work_done[c] += last_work[layer, c]
+            flops += last_work[layer, c] * flops_per_work[layer, c]
     return changed, flops
