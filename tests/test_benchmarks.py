@@ -145,6 +145,27 @@ def test_compare_products_script_refuses_few_repeats():
         script.parse_args(["--repeats", "3"])
 
 
+# ------------------------------------------------------------------ audit_syncs.py
+
+
+def test_audit_syncs_script_prints_a_row_per_step_size_and_start(capsys):
+    script = load_script("audit_syncs")
+    argv = ["--dataset", "iris", "--sizes", "16,8", "--lr", "0.01", "0.001", "--after", "0", "2"]
+    assert script.main([*argv, "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "synced  reached  needed" in out
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [(row[0], row[1]) for row in rows] == [("0.01", "0"), ("0.01", "2"),
+                                                  ("0.001", "0"), ("0.001", "2")]  # fmt: skip
+    assert all(float(row[2]) >= float(row[4]) for row in rows)  # synced >= needed
+
+
+@pytest.mark.parametrize("argv", [["--sizes", "512"], ["--steps", "0"], ["--lr", "0"]])
+def test_audit_syncs_script_refuses_bad_arguments(argv):
+    with pytest.raises(SystemExit):
+        load_script("audit_syncs").parse_args(argv)
+
+
 # ------------------------------------------------------------ compare_training.py
 
 
