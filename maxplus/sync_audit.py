@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_positive_int
 from .kernels.cpu_bounds import kth_largest
 from .kernels.cpu_losses import row_losses
 from .speed import WarmStepper
@@ -75,6 +76,7 @@ def audit_syncs(X, y, *, lr: float, steps: int, start=None, warmup: int = 3, **c
     """Per-step :data:`FIELDS` (arrays) of ``steps`` constant steps of the sparse
     trainer on :class:`~maxplus.speed.WarmStepper`'s LMM (``config``: its other
     keywords), from the seeded network or from ``start`` (parameters by name)."""
+    steps = check_positive_int("steps", steps)
     stepper = WarmStepper("sparse", X, y, lr=lr, start=start, warmup=warmup, **config)
     audit = SyncAudit(stepper.trainer)
     run(audit, stepper.model, stepper.q, steps, "constant", lr, 0.0, False, None)

@@ -43,6 +43,10 @@ def test_audit_syncs_reports_each_step():
     r = audit_syncs(X, y, lr=0.01, steps=4, sizes=(16, 8), warmup=1)
     assert set(r) == set(FIELDS) and all(v.shape == (4,) for v in r.values())
     assert (r["synced"] >= r["needed"]).all()
+    with pytest.raises(ValueError, match="steps"):
+        audit_syncs(X, y, lr=0.01, steps=0, sizes=(16, 8))
+    with pytest.raises(ValueError, match="lr"):
+        audit_syncs(X, y, lr=-1.0, steps=2, sizes=(16, 8))
 
 
 def test_only_the_cpu_sparse_trainer_is_audited():
