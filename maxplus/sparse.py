@@ -593,8 +593,9 @@ class SparseTrainer:
 
     @property
     def counters(self) -> dict:
-        """Samples refreshed, synchronised and resolved, and the repair's work
-        (:data:`WORK_NAMES`), since the trainer was made."""
+        """Since the trainer was made: ``refreshes`` (how many), ``synced`` (samples
+        repaired, the N of each refresh included), ``resolved`` (samples whose bounds
+        were tightened) and the repair's work (:data:`WORK_NAMES`)."""
         return dict(self.counts, **dict(zip(WORK_NAMES, self.work_done.tolist(), strict=True)))
 
     def info(self) -> dict:
