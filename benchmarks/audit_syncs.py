@@ -23,45 +23,26 @@ forward pass for the measurement, so this script times nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import compare_training as reference  # the reference configuration (and a checkout's maxplus)
+import numpy as np
 
-try:  # run from a checkout that is not installed: use the checkout
-    import maxplus  # noqa: F401
-except ImportError:
-    sys.path.insert(0, os.fspath(ROOT))
-
-import numpy as np  # noqa: E402
-
-import maxplus as mp  # noqa: E402
-from maxplus import speed  # noqa: E402
-from maxplus.sync_audit import audit_syncs  # noqa: E402
-
-DEFAULT_LRS = (0.01, 0.001, 0.0001)
+import maxplus as mp
+from maxplus import speed
+from maxplus.sync_audit import audit_syncs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", choices=sorted(mp.data.DATASETS), default="mnist5k")
-    parser.add_argument("--sizes", default="512,128", help="h1,h2 (default %(default)s)")
-    parser.add_argument("--lr", type=float, nargs="+", default=list(DEFAULT_LRS))
-    parser.add_argument("--after", type=int, nargs="+", default=[0, 300],
-                        help="start after this many steps (default 0 300)")  # fmt: skip
+    reference.add_configuration_arguments(parser, after=(0, 300))
     parser.add_argument("--steps", type=int, default=40, help="audited steps (default 40)")
     args = parser.parse_args(argv)
-    try:
-        args.sizes = tuple(int(s) for s in args.sizes.split(","))
-    except ValueError:
-        parser.error(f"--sizes must look like 512,128, got {args.sizes!r}")
-    if len(args.sizes) != 2 or min(args.sizes) < 1:
-        parser.error(f"--sizes must be two positive widths h1,h2, got {args.sizes}")
-    if args.steps < 1 or any(a < 0 for a in args.after) or any(lr <= 0 for lr in args.lr):
-        parser.error("--steps must be >= 1, --after values >= 0 and --lr values > 0")
+    reference.check_configuration(parser, args)
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
     return args
 
 

@@ -55,13 +55,11 @@ PAPER = "paper (their prototype and machine): 5.6 s dense vs 0.12 s sparse per s
 DEFAULT_LRS = (0.01, 0.001, 0.0001)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_configuration_arguments(parser, after=(0,)) -> None:
+    """``--dataset``, ``--sizes``, ``--lr`` and ``--after`` (default ``after``), with
+    the reference configuration as defaults; see :func:`check_configuration`."""
     parser.add_argument("--dataset", choices=sorted(mp.data.DATASETS), default="mnist5k")
     parser.add_argument("--sizes", default="512,128", help="h1,h2 (default %(default)s)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument(
         "--lr", type=float, nargs="+", default=None, help="learning rates (0.01 0.001 0.0001)"
     )
@@ -69,9 +67,34 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--after",
         type=int,
         nargs="+",
-        default=[0],
-        help="start from the iterate after this many steps (default 0: the initial LMM)",
+        default=list(after),
+        help="start from the iterate after this many steps (0: the initial LMM; default "
+        + " ".join(map(str, after))
+        + ")",
     )
+
+
+def check_configuration(parser, args) -> None:
+    """Parse ``--sizes`` and the default ``--lr``; refuse bad values by name."""
+    args.lr = tuple(args.lr) if args.lr else DEFAULT_LRS
+    try:
+        args.sizes = tuple(int(s) for s in args.sizes.split(","))
+    except ValueError:
+        parser.error(f"--sizes must look like 512,128, got {args.sizes!r}")
+    if len(args.sizes) != 2 or min(args.sizes) < 1:
+        parser.error(f"--sizes must be two positive widths h1,h2, got {args.sizes}")
+    if any(after < 0 for after in args.after):
+        parser.error(f"--after values must be >= 0, got {args.after}")
+    if any(lr <= 0 for lr in args.lr):
+        parser.error(f"--lr values must be > 0, got {args.lr}")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_configuration_arguments(parser)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per method (100)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (3)")
     parser.add_argument(
@@ -91,19 +114,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    args.lr = tuple(args.lr) if args.lr else DEFAULT_LRS
-    try:
-        args.sizes = tuple(int(s) for s in args.sizes.split(","))
-    except ValueError:
-        parser.error(f"--sizes must look like 512,128, got {args.sizes!r}")
-    if len(args.sizes) != 2 or min(args.sizes) < 1:
-        parser.error(f"--sizes must be two positive widths h1,h2, got {args.sizes}")
+    check_configuration(parser, args)
     if args.steps < 1 or args.warmup < 0 or args.max_seconds <= 0:
         parser.error("--steps must be >= 1, --warmup >= 0 and --max-seconds > 0")
-    if any(after < 0 for after in args.after):
-        parser.error(f"--after values must be >= 0, got {args.after}")
-    if any(lr <= 0 for lr in args.lr):
-        parser.error(f"--lr values must be > 0, got {args.lr}")
     return args
 
 
