@@ -573,8 +573,10 @@ display(Markdown(
     "synchronised) but coarse: it adds up the largest rise and fall of any input the "
     "sample's first tropical layer selects, and every layer's largest weight moves. The "
     f"median actual rise was at most {max(share, 0.0):.1%} of the median bound. A tighter "
-    "bound that stays cheaper than the repair it saves is the open lever of the sparse "
-    "step; the README lists the ones tried."
+    "bound would save each spared synchronisation's fixed cost and its score-layer "
+    "recompute, but less of the repair than the counts suggest: a sample's repair absorbs "
+    "whatever moved since its last synchronisation, so sparing one mostly defers that "
+    "work to the next, or to the refresh. The README lists the bounds tried."
 ))
 
 # %% [markdown]
