@@ -280,6 +280,8 @@ class GpuSparseTrainer(GpuForwardState):
         # Per layer: candidates processed, rescans, samples with a changed output.
         self.device_counters = xp.zeros(3 * len(self.layers), dtype=kernels.counter_dtype)
         self.counts_seen = np.zeros(3 * len(self.layers), dtype=np.int64)
+        # each layer's inputs: what one of its rescans reads (for the FLOP count)
+        self.layer_inputs = np.array([state.layer.weight.shape[1] for state in self.layers])
         self.counters = {"rescans": 0, "compared": 0, "refreshes": 0, "changed_samples": 0}
         self.steps_since_refresh = 0
         self._flops = 0
@@ -338,11 +340,10 @@ class GpuSparseTrainer(GpuForwardState):
             self.counters["compared"] += compared
             self.counters["rescans"] += int(rescans.sum())
             self.counters["changed_samples"] += changed
-            inputs = np.array([state.layer.weight.shape[1] for state in self.layers])
             self._flops = (
                 base
                 + 2 * compared
-                + 2 * int(rescans @ inputs)  # a rescan reads its own layer's inputs
+                + 2 * int(rescans @ self.layer_inputs)
                 + changed * loss_flops(self.model.n_classes)
             )
         return self._flops
