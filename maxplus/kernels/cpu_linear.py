@@ -12,11 +12,15 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .prefetch import prefetch
+
 #: Rows per parallel block of :func:`linear_forward` (one scratch list each).
 ROW_BLOCK = 64
 #: Recomputed columns are padded with zero weights to a multiple of this width, so
 #: that the vectorised loop over them has no scalar remainder.
 COLUMN_MULTIPLE = 32
+#: Samples ahead whose cached products :func:`catch_up` prefetches.
+PREFETCH_DISTANCE = 4
 
 
 @nb.njit(cache=True, inline="always")
@@ -108,8 +112,17 @@ def catch_up(
     for c in nb.prange(n_chunks):
         acc = np.zeros(h)
         marked = np.zeros(h, dtype=np.bool_)
-        for j in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+        stop = (c + 1) * B // n_chunks
+        for j in range(c * B // n_chunks, stop):
             n = batch[j]
+            ahead = j + PREFETCH_DISTANCE
+            if ahead < stop:  # a later sample's products (one row per step) and entries
+                for k in range(first[ahead], n_steps):
+                    if not exact:
+                        for s in range(coefs.shape[1]):
+                            prefetch(products, step_rows[k, s], batch[ahead])
+                    for e in range(step_ptr[k], step_ptr[k + 1]):
+                        prefetch(Z, batch[ahead], cols[e])
             cnt = 0
             for k in range(first[j], n_steps):
                 for e in range(step_ptr[k], step_ptr[k + 1]):
