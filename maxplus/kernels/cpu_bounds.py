@@ -44,9 +44,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .prefetch import prefetch
+
 #: Rows of the per-sample accumulators ``acc`` (8 × N) the kernels take.
 BOUND, UNIFORM, WORSE, BETTER, RIVAL, ROOM, UNKNOWN_WORSE, UNKNOWN_BETTER = range(8)
 N_ACCUMULATORS = 8
+#: Samples ahead whose unit-major entries the per-sample loops prefetch.
+PREFETCH_DISTANCE = 4
 
 
 @nb.njit(cache=True, inline="always")
@@ -208,6 +212,11 @@ def resolve_bounds(acc, checked, moved, room_at, sign, head, T, Dt, Z, margin, b
     n_steps = since[-1] + 1 if since.shape[0] else 0
     for j in nb.prange(batch.shape[0]):
         n = batch[j]
+        if j + PREFETCH_DISTANCE < batch.shape[0]:  # a later sample's entries (unit-major)
+            ahead = batch[j + PREFETCH_DISTANCE]
+            for e in range(np.searchsorted(since, checked[ahead]), units.shape[0]):
+                prefetch(moved, units[e], ahead)
+                prefetch(room_at, units[e], ahead)
         w, b, r, left = acc[WORSE, n], acc[BETTER, n], acc[RIVAL, n], acc[ROOM, n]
         for e in range(np.searchsorted(since, checked[n]), units.shape[0]):
             m = units[e]
@@ -237,6 +246,10 @@ def forget_moves(moved, batch, first, units, since):  # noqa: N803
     their steps ``first[j]``: they are synchronised (too little work to split)."""
     for j in range(batch.shape[0]):
         n = batch[j]
+        if j + PREFETCH_DISTANCE < batch.shape[0]:  # a later sample's entries (unit-major)
+            ahead = batch[j + PREFETCH_DISTANCE]
+            for e in range(np.searchsorted(since, first[j + PREFETCH_DISTANCE]), units.shape[0]):
+                prefetch(moved, units[e], ahead)
         for e in range(np.searchsorted(since, first[j]), units.shape[0]):
             moved[units[e], n] = 0.0
 
