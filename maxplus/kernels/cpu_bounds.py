@@ -212,7 +212,8 @@ def resolve_bounds(acc, checked, moved, room_at, sign, head, T, Dt, Z, margin, b
     n_steps = since[-1] + 1 if since.shape[0] else 0
     for j in nb.prange(batch.shape[0]):
         n = batch[j]
-        if j + PREFETCH_DISTANCE < batch.shape[0]:  # a later sample's entries (unit-major)
+        if j + PREFETCH_DISTANCE < batch.shape[0]:  # a later sample's entries (unit-major);
+            # one the other thread has resolved already reads as up to date: no prefetch
             ahead = batch[j + PREFETCH_DISTANCE]
             for e in range(np.searchsorted(since, checked[ahead]), units.shape[0]):
                 prefetch(moved, units[e], ahead)
