@@ -44,13 +44,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .prefetch import prefetch
+from .prefetch import SAMPLES_AHEAD, prefetch
 
 #: Rows of the per-sample accumulators ``acc`` (8 × N) the kernels take.
 BOUND, UNIFORM, WORSE, BETTER, RIVAL, ROOM, UNKNOWN_WORSE, UNKNOWN_BETTER = range(8)
 N_ACCUMULATORS = 8
-#: Samples ahead whose unit-major entries the per-sample loops prefetch.
-PREFETCH_DISTANCE = 4
 
 
 @nb.njit(cache=True, inline="always")
@@ -199,6 +197,14 @@ def raise_bounds(acc, moved, room_at, sign, cols, coef, products, extra):  # noq
     return largest
 
 
+@nb.njit(cache=True, inline="always")
+def prefetch_units(a, units, since, step, n):
+    """Prefetch sample ``n``'s entries ``a[m, n]`` (unit-major) of the units ``m``
+    moved since its step ``step`` (``units`` ordered by ``since``)."""
+    for e in range(np.searchsorted(since, step), units.shape[0]):
+        prefetch(a, units[e], n)
+
+
 @nb.njit(parallel=True, cache=True)
 def resolve_bounds(acc, checked, moved, room_at, sign, head, T, Dt, Z, margin, batch, units, since):  # noqa: N803
     """Tighten the bounds of the samples ``batch``: for the units moved since their
@@ -212,12 +218,11 @@ def resolve_bounds(acc, checked, moved, room_at, sign, head, T, Dt, Z, margin, b
     n_steps = since[-1] + 1 if since.shape[0] else 0
     for j in nb.prange(batch.shape[0]):
         n = batch[j]
-        if j + PREFETCH_DISTANCE < batch.shape[0]:  # a later sample's entries (unit-major);
-            # one the other thread has resolved already reads as up to date: no prefetch
-            ahead = batch[j + PREFETCH_DISTANCE]
-            for e in range(np.searchsorted(since, checked[ahead]), units.shape[0]):
-                prefetch(moved, units[e], ahead)
-                prefetch(room_at, units[e], ahead)
+        if j + SAMPLES_AHEAD < batch.shape[0]:  # a later sample's entries; one the other
+            # thread has resolved already reads as up to date: nothing is prefetched
+            ahead = batch[j + SAMPLES_AHEAD]
+            prefetch_units(moved, units, since, checked[ahead], ahead)
+            prefetch_units(room_at, units, since, checked[ahead], ahead)
         w, b, r, left = acc[WORSE, n], acc[BETTER, n], acc[RIVAL, n], acc[ROOM, n]
         for e in range(np.searchsorted(since, checked[n]), units.shape[0]):
             m = units[e]
@@ -247,10 +252,9 @@ def forget_moves(moved, batch, first, units, since):  # noqa: N803
     their steps ``first[j]``: they are synchronised (too little work to split)."""
     for j in range(batch.shape[0]):
         n = batch[j]
-        if j + PREFETCH_DISTANCE < batch.shape[0]:  # a later sample's entries (unit-major)
-            ahead = batch[j + PREFETCH_DISTANCE]
-            for e in range(np.searchsorted(since, first[j + PREFETCH_DISTANCE]), units.shape[0]):
-                prefetch(moved, units[e], ahead)
+        if j + SAMPLES_AHEAD < batch.shape[0]:  # a later sample's entries
+            ahead = batch[j + SAMPLES_AHEAD]
+            prefetch_units(moved, units, since, first[j + SAMPLES_AHEAD], ahead)
         for e in range(np.searchsorted(since, first[j]), units.shape[0]):
             moved[units[e], n] = 0.0
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .prefetch import prefetch
+from .prefetch import SAMPLES_AHEAD, prefetch
 
 #: Rows per parallel block of :func:`linear_forward` (one scratch list each).
 ROW_BLOCK = 64
 #: Recomputed columns are padded with zero weights to a multiple of this width, so
 #: that the vectorised loop over them has no scalar remainder.
 COLUMN_MULTIPLE = 32
-#: Samples ahead whose cached products :func:`catch_up` prefetches.
-PREFETCH_DISTANCE = 4
 
 
 @nb.njit(cache=True, inline="always")
@@ -115,7 +113,7 @@ def catch_up(
         stop = (c + 1) * B // n_chunks
         for j in range(c * B // n_chunks, stop):
             n = batch[j]
-            ahead = j + PREFETCH_DISTANCE
+            ahead = j + SAMPLES_AHEAD
             if ahead < stop:  # a later sample's products (one row per step) and entries
                 for k in range(first[ahead], n_steps):
                     if not exact:

@@ -13,6 +13,10 @@ from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic
 
+#: Samples ahead whose entries a light per-sample loop (the linear catch-up, the loss
+#: bounds) prefetches; the repair, with more state per sample, keeps its own distance.
+SAMPLES_AHEAD = 4
+
 
 @intrinsic
 def prefetch(typingctx, array, row, col):
