@@ -243,23 +243,38 @@ print(f"product cache: room for {trainer.cache.capacity:,} products of {N:,} sam
 # candidates: in the reference LMM (784-512-128-10) the score layer has
 # $K \cdot h_2 = 1280$ of them, against $h_2 h_1 = 65{,}536$ in its min-plus layer. So
 # a tropical layer after the first with fewer than `sparse.RECOMPUTE_BELOW` candidates
-# (inputs × outputs) keeps only its outputs and selections, and each sample brought
-# up to date whose inputs or weights changed gets all its outputs recomputed
-# (`maxplus.kernels.cpu_rescan`): the best candidate by a running maximum of integer
-# keys that order candidates by goodness, then by the lower input, so the loop
-# vectorises. It is a fresh forward pass of that layer for the
-# sample, exact by construction. (The first tropical layer is always repaired: its
-# thresholds also tighten the loss bounds below.) In the LMM of 784-512-128-10 on
-# MNIST, timers inside the repair had put half of its cycles in the score layer at step
-# size $10^{-2}$ and a quarter at $10^{-3}$ (over 20 passes a sample at $10^{-2}$, each
-# over only ten outputs).
+# (inputs × outputs) keeps only its outputs, its selections and one bound per output,
+# and is brought up to date output by output (`maxplus.kernels.cpu_rescan`). A
+# recomputed output takes the best candidate by a running maximum of integer keys
+# that order candidates by goodness, then by the lower input, so the loop vectorises:
+# a fresh forward pass of that output, exact by construction. (The first tropical
+# layer is always repaired: its thresholds also tighten the loss bounds below.) In the
+# LMM of 784-512-128-10 on MNIST, timers inside the repair had put half of its cycles
+# in the score layer at step size $10^{-2}$ and a quarter at $10^{-3}$ (over 20 passes
+# a sample at $10^{-2}$, each over only ten outputs).
+#
+# Each output's bound $\bar r_{nj}$ is an upper bound on the goodness of every candidate
+# but the selected one. It is the runner-up's goodness when the output was last
+# recomputed, plus everything that could have raised a candidate since: the largest
+# rise of a weight in row $j$ at each logged step (the log keeps them per row), a
+# rounding margin per step, and the candidates of inputs that rose, which are
+# computed exactly and folded in. While the selected candidate's new goodness beats
+# the bound and those risen candidates, the output keeps its selection and takes the
+# new value in $O(1)$; a risen candidate that beats both takes the output over; only
+# otherwise is the output recomputed, with a second pass for the runner-up. A sample
+# with many changed inputs (more than $n_\text{in}/16$, `cpu_rescan.CHECK_COST`) is
+# recomputed whole by one pass an output instead, its bounds left unknown, and they
+# are set again only from its second checked synchronisation in a row. This matters
+# once the objective has levelled off at step size $10^{-2}$: then every sample is
+# brought up to date at every step, its scores' inputs barely move, and only the
+# worst sample's label row of weights rises.
 #
 # The trainer counts this work (`trainer.counters`): outputs *followed*, *takeover
 # passes*, *certified* inputs (a pass avoided), *swaps* with a runner-up, *rescans*, and
 # candidates *recomputed*. Each is counted in FLOPs by the widths of the layer it was
 # done in (`sparse.work_flops`): 2 per output followed, $4\,n_\text{out}$ per takeover
 # pass (the pass and the thresholds), 3 per swap, $2\,n_\text{in}$ per rescan and 2 per
-# candidate recomputed. Here it is for the step above, whose repair runs when the
+# candidate recomputed or checked. Here it is for the step above, whose repair runs when the
 # samples are brought up to date:
 
 # %%

@@ -501,8 +501,8 @@ print(f"x_n · x* + 1 for the first worst sample (n* = {worst}): min {r.min():.2
 # their stored thresholds not to take over anything (O(1)); *takeover passes* of an
 # improved input over every output of the layer; worsened outputs *swapped* to their
 # stored runner-up (O(1)) or *rescanned* over every input. The max-plus score layer
-# (ten outputs over $h_2$ inputs) keeps no bounds: recomputing a synced sample's scores
-# costs less than that bookkeeping, and its work is counted as candidates *recomputed*
+# (ten outputs over $h_2$ inputs) keeps one bound per output instead of that
+# bookkeeping, and its work is counted as candidates *recomputed* or checked
 # (chapter 5). We take the same number of steps at each learning rate and divide by the
 # steps.
 

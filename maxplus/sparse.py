@@ -13,7 +13,8 @@ sample. The step is logged, and a sample's state is *repaired* when it is needed
 2. **tropical layers**: :func:`maxplus.kernels.cpu_repair.repair_layer`, O(1) per
    changed candidate, counted rescans where a selected candidate got worse; a small
    layer after the first (fewer than :data:`RECOMPUTE_BELOW` candidates, such as an
-   LMM's scores) is recomputed whole for the sample instead
+   LMM's scores) keeps one runner bound per output instead, and an output is
+   recomputed whole when its selection may have changed
    (:mod:`maxplus.kernels.cpu_rescan`), which costs it less;
 3. **losses** of the samples whose scores changed.
 
@@ -57,10 +58,11 @@ FLOAT64_EPS = float(np.finfo(np.float64).eps)
 CACHE_BYTES = 256 * 2**20
 
 #: A tropical layer after the first with fewer candidates (inputs × outputs) than
-#: this is recomputed whole for each sample brought up to date instead of repaired:
-#: below about this size the repair's fixed cost per sample is the larger (the
-#: min-plus layer's repair costs 9,000–16,000 cycles a sample on MNIST, a recompute
-#: about 1.3 cycles a candidate).
+#: this keeps one runner bound per output and recomputes an output whole when the
+#: bound cannot vouch for its selection (:class:`RecomputedLayer`) instead of being
+#: repaired: below about this size the repair's fixed cost per sample is the larger
+#: (the min-plus layer's repair costs 9,000–16,000 cycles a sample on MNIST, a
+#: recompute about 1.3 cycles a candidate).
 RECOMPUTE_BELOW = 4096
 
 
@@ -104,6 +106,13 @@ def index_dtype(largest: int):
     """The narrowest signed integer type for indices below ``largest`` (and -1): the
     repair streams every touched sample's index rows, so narrower is faster."""
     return np.int16 if largest <= np.iinfo(np.int16).max else np.int32
+
+
+def rounding_margin(Hin, W) -> float:  # noqa: N803
+    """``64 u (1 + 4 max(max|Hin|, max|W|))``, ``u`` the unit roundoff: what a stored
+    bound on a tropical layer's candidates allows for rounding."""
+    scale = max(float(np.abs(Hin).max(initial=0.0)), float(np.abs(W).max(initial=0.0)))
+    return 64 * float(np.finfo(Hin.dtype).eps) * (1.0 + 4.0 * scale)
 
 
 class LayerState:
@@ -156,17 +165,18 @@ class LayerState:
     def rebuild(self, Hin) -> None:  # noqa: N803
         """Exact state from the inputs; ``margin`` absorbs rounding in stored bounds."""
         W = self.layer.weight
-        scale = max(float(np.abs(Hin).max(initial=0.0)), float(np.abs(W).max(initial=0.0)))
-        self.margin = 64 * float(np.finfo(Hin.dtype).eps) * (1.0 + 4.0 * scale)
+        self.margin = rounding_margin(Hin, W)
         cpu_repair.initial_state(Hin, W, self.WT, self.arrays, self.maximize, self.margin)
 
-    def repair(self, Hin, batch, count, idx, old, moved, first, gain_sums, layer, work, threads):  # noqa: N803
+    def repair(self, Hin, batch, count, idx, old, log, layer, first, work, threads):  # noqa: N803
         """Repair the samples ``batch`` after the inputs listed per sample changed and
-        the weights ``moved = (rows, cols, since)`` with ``since ≥ first[b]`` may have
+        the weights of tropical layer ``layer`` logged in ``log`` as moved since the
+        step ``first[b]`` (``(rows, cols, since)`` with ``since ≥ first[b]``) may have
         moved, by at most ``gain_sums[-1, layer] − gain_sums[first[b], layer]`` (see
         :func:`maxplus.kernels.cpu_repair.repair_layer`); the changed outputs are left
         in ``changed_*`` (indexed like ``batch``); ``threads``: numba's thread count."""
         W = self.layer.weight
+        moved, gain_sums = log.moved_weights(layer), log.gain_sums.view
         cpu_repair.repair_layer(
             Hin,
             W,
@@ -191,9 +201,11 @@ class LayerState:
 
 
 class RecomputedLayer:
-    """A small tropical layer's stored state for every sample: outputs ``H`` and
-    selections ``S`` only, recomputed whole for each sample brought up to date
-    (:mod:`maxplus.kernels.cpu_rescan`); it is repaired with the arguments of
+    """A small tropical layer's stored state for every sample: outputs ``H``,
+    selections ``S`` and one runner bound per output (``R2 + V``, see
+    :func:`maxplus.kernels.cpu_rescan.rescan_layer`). For each sample brought up to
+    date an output is recomputed whole only when its selected candidate may no
+    longer beat the others. It is repaired with the arguments of
     :meth:`LayerState.repair` and lists its changed outputs the same way. Like every
     layer state it holds the transposed weights ``WT`` the trainer's update keeps in
     step."""
@@ -206,23 +218,34 @@ class RecomputedLayer:
         values, selections = layer.forward(Hin, np)  # the tropical product with indices
         self.H = np.ascontiguousarray(values, dtype=Hin.dtype)
         self.S = selections.astype(index_dtype(max(Hin.shape[1], n_out)))
+        self.R2 = np.full((N, n_out), np.inf)  # unknown: recomputed at the first repair
+        self.V = np.zeros((N, n_out))
+        self.calm = np.zeros(N, dtype=np.bool_)  # checked, not recomputed, at the last sync
+        self.margin = rounding_margin(Hin, layer.weight)
         self.changed_count = np.zeros(N, dtype=np.int64)
         self.changed_idx = np.empty((N, n_out), dtype=np.int64)
         self.changed_old = np.empty((N, n_out), dtype=Hin.dtype)
 
-    def repair(self, Hin, batch, count, idx, old, moved, first, gain_sums, layer, work, threads):  # noqa: N803
-        """Recompute the samples ``batch`` whose inputs (``count[b] > 0``) or weights
-        (moved at a logged step ``≥ first[b]``) changed."""
+    def repair(self, Hin, batch, count, idx, old, log, layer, first, work, threads):  # noqa: N803
+        """Bring up to date the samples ``batch`` whose inputs (``count[b] > 0``) or
+        weights (moved at a logged step ``≥ first[b]``) changed."""
         cpu_rescan.rescan_layer(
             Hin,
             self.layer.weight,
             self.H,
             self.S,
+            self.R2,
+            self.V,
+            self.calm,
             self.maximize,
             batch,
             count,
-            moved[2],
+            idx,
+            old,
+            log.moved_weights(layer)[2],
             first,
+            log.rise_sums[layer].view,
+            self.margin,
             self.changed_count,
             self.changed_idx,
             self.changed_old,
@@ -234,7 +257,8 @@ def work_flops(layer) -> np.ndarray:
     """FLOPs per unit of repair work (:data:`WORK_NAMES`) in a tropical ``layer`` with
     ``n_in`` inputs and ``n_out`` outputs: per output that followed its input 2, per
     takeover pass ``4 n_out`` (the pass and the thresholds), per swap 3, per rescan
-    ``2 n_in``, per certified input 0, per candidate of a recomputed layer 2."""
+    ``2 n_in``, per certified input 0, per candidate recomputed or checked in a
+    :class:`RecomputedLayer` 2."""
     n_out, n_in = layer.weight.shape
     flops = np.zeros(cpu_repair.N_COUNTERS, dtype=np.int64)
     flops[cpu_repair.FOLLOWED] = 2
@@ -306,7 +330,9 @@ class SparseTrainer:
         self.bounds = LossBounds(N, lin.weight.shape[0])
         self.all_samples = np.arange(N)
         self.synced_at = np.zeros(N, dtype=np.int64)  # the log step each sample has seen
-        self.log = StepLog(N, [state.layer.weight.shape[1] for state in self.layers], model.dtype)
+        widths = [state.layer.weight.shape for state in self.layers]
+        self.log = StepLog(N, [n_in for _, n_in in widths], [n_out for n_out, _ in widths],
+                           model.dtype)  # fmt: skip
         # the data's magnitudes, for the rounding and drift bounds
         self.x_l1 = float(np.abs(X).sum(axis=1).max(initial=0))
         self.x_max = largest_magnitude(X)
@@ -459,11 +485,9 @@ class SparseTrainer:
         their losses, on ``threads`` threads; they are synchronised with the whole
         log afterwards."""
         steps = len(self.log)
-        gain_sums = self.log.gain_sums.view
         Hin, work = self.Z, self.work
         for i, state in enumerate(self.layers):
-            moved = self.log.moved_weights(i)
-            state.repair(Hin, batch, count, idx, old, moved, first, gain_sums, i, work[i], threads)
+            state.repair(Hin, batch, count, idx, old, self.log, i, first, work[i], threads)
             Hin = state.H
             count, idx, old = state.changed_count, state.changed_idx, state.changed_old
         changed, self.last_repair_flops = finish_sync(
@@ -572,19 +596,21 @@ class SparseTrainer:
         products = self.cache.get(g.samples)
         self.flops_pending += 2 * self.X.size * (self.cache.misses - misses)
         coef = np.ascontiguousarray((eta * g.linear_upstream).astype(self.Z.dtype, copy=False))
-        rows, cols, falls, rises = [], [], [], []
+        rows, cols, falls, rises, row_rises = [], [], [], [], []
         for i, (state, entries) in enumerate(zip(self.layers, g.tropical, strict=True), start=1):
             r, c, values = entries.rows, entries.cols, entries.values
-            fall, rise = update_entries(
-                state.layer.weight, state.WT, r, c, values, scalar(eta, values)
-            )
+            W, step = state.layer.weight, scalar(eta, values)  # noqa: N806
+            row_rises.append(np.empty(W.shape[0]))
+            sign = 1.0 if state.maximize else -1.0
+            fall, rise = update_entries(W, state.WT, r, c, values, step, sign, row_rises[-1])
             rows.append(r)
             cols.append(c)
             falls.append(fall)
             rises.append(rise)
             self._touched.setdefault(f"{i}.weight", []).append(r)
         columns = np.asarray(M, dtype=np.int64)
-        return LogEntry(columns, coef, products, rows, cols, np.array(rises), np.array(falls))
+        return LogEntry(columns, coef, products, rows, cols, np.array(rises), np.array(falls),
+                        row_rises)  # fmt: skip
 
     def repair_flops(self) -> int:
         """FLOPs of the repair kernels' last calls, each layer's work (``last_work``)
@@ -611,7 +637,8 @@ class SparseTrainer:
 class LogEntry:
     """One step as the lazy samples must replay it: the linear rows moved with
     their coefficients (q × |M|) and the products ``X x_s``; per tropical layer the
-    entries moved and the largest rise and fall of a weight."""
+    entries moved, the largest rise and fall of a weight, and per row of weights
+    the largest rise in goodness (:func:`~maxplus.kernels.cpu_update.update_entries`)."""
 
     columns: np.ndarray
     coef: np.ndarray
@@ -620,6 +647,7 @@ class LogEntry:
     cols: list
     rises: np.ndarray
     falls: np.ndarray
+    row_rises: list
 
     @property
     def gains(self) -> np.ndarray:

@@ -11,7 +11,9 @@ date costs work in the new entries only, not Python work over the whole log:
 * ``products``/``step_rows``: the cached products ``X x_s``, one row per distinct
   sample, and the rows step ``t`` used;
 * ``gain_sums[t]``: per tropical layer, the sum of the largest weight moves of the
-  first ``t`` steps; ``coef_max_sum``: the sum over the steps of ``max |coef|``;
+  first ``t`` steps; ``rise_sums[l][t]``: per output ``j`` of tropical layer ``l``,
+  the sum of the largest rises in goodness of a weight of row ``j``;
+  ``coef_max_sum``: the sum over the steps of ``max |coef|``;
 * per tropical layer, every moved entry once, in the order of the step after which
   it last moved (:meth:`StepLog.moved_weights`).
 """
@@ -99,13 +101,14 @@ class LastMoves:
 class StepLog:
     """The logged steps since the last refresh (see the module docstring)."""
 
-    def __init__(self, n_samples: int, layer_inputs: list, dtype):
+    def __init__(self, n_samples: int, layer_inputs: list, layer_outputs: list, dtype):
         self.n_samples, self.layer_inputs, self.dtype = n_samples, list(layer_inputs), dtype
         self.columns = Growing((), np.int64)
         self.step_ptr = Growing((), np.int64)
         self.coefs = self.step_rows = None  # width q: known at the first step
         self.products = Growing((n_samples,), np.float64)
         self.gain_sums = Growing((len(self.layer_inputs),), np.float64)
+        self.rise_sums = [Growing((n_out,), np.float64) for n_out in layer_outputs]
         self.moved = [LastMoves(n_in) for n_in in self.layer_inputs]
         self.units = LastMoves()  # the linear units
         self.clear()
@@ -119,12 +122,13 @@ class StepLog:
         self.coef_max_sum = 0.0
         self.product_row = {}
         logs = (self.columns, self.step_ptr, self.coefs, self.products, self.step_rows,
-                self.gain_sums)  # fmt: skip
+                self.gain_sums, *self.rise_sums)  # fmt: skip
         for growing in logs:
             if growing is not None:  # coefs and step_rows before the first step
                 growing.clear()
         self.step_ptr.extend(1)[0] = 0
-        self.gain_sums.extend(1)[0] = 0.0
+        for sums in (self.gain_sums, *self.rise_sums):
+            sums.extend(1)[0] = 0.0
         for moves in (*self.moved, self.units):
             moves.clear()
 
@@ -147,8 +151,9 @@ class StepLog:
             self.pack(s, r)
             for s, r in zip(np.asarray(samples).tolist(), entry.products, strict=True)
         ]
-        gains = self.gain_sums.extend(1)
-        np.add(self.gain_sums.data[t], entry.gains, out=gains[0])
+        rises = zip(self.rise_sums, entry.row_rises, strict=True)
+        for sums, step in ((self.gain_sums, entry.gains), *rises):
+            np.add(sums.data[t], step, out=sums.extend(1)[0])
         for i, n_in in enumerate(self.layer_inputs):
             keys = entry.rows[i] * n_in
             keys += entry.cols[i]

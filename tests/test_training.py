@@ -457,14 +457,23 @@ def test_a_rescan_ranks_every_candidate_as_its_definition_says(maximize, n_in):
                 assert rest == -np.inf
 
 
+def rescan_arguments(N, n_out, n_in, dtype):  # noqa: N803
+    """The runner bounds (unknown), their accumulators, the samples' calm flags and
+    the output lists that ``rescan_layer`` takes for ``N`` samples of a layer
+    ``n_out × n_in``."""
+    R2, V = np.full((N, n_out), np.inf), np.zeros((N, n_out))  # noqa: N806
+    co = np.zeros(N, np.int64), np.empty((N, n_out), np.int64), np.empty((N, n_out), dtype)
+    return R2, V, np.zeros(N, np.bool_), co, np.zeros((N, 6), np.int64)
+
+
 @pytest.mark.parametrize("maximize", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n_in", [1, 7, 40])
 def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_in):
     """``rescan_layer`` against the layer's forward pass, bitwise, on a coarse grid
     (ties everywhere) with signed zeros: ``-0.0`` ties with ``+0.0`` (the lower input
-    wins and its own zero is kept). It recomputes only samples whose inputs or weights
-    changed and lists the outputs that changed."""
+    wins and its own zero is kept). It brings up to date only samples whose inputs
+    or weights changed and lists the outputs that changed."""
     from maxplus.kernels.cpu_rescan import rescan_layer
 
     rng = np.random.default_rng(n_in)
@@ -475,20 +484,22 @@ def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_i
     Hin = (np.round(rng.standard_normal((N, n_in)) * 2) / 2).astype(dtype)  # noqa: N806
     H, S = layer.forward(Hin, np)  # noqa: N806 - the state the trainer starts from
     S = S.astype(np.int16)  # noqa: N806
+    R2, V, calm, (co_count, co_idx, co_old), work = rescan_arguments(N, n_out, n_in, dtype)  # noqa: N806
 
     old_H, old_S = H.copy(), S.copy()  # noqa: N806
+    before = Hin.copy()
     Hin[1::3] += 0.5  # samples 1, 4, 7, ... changed; of the batch, only some
     if n_in > 1:  # output 0 ties -0.0 with +0.0: sample 4 in that order, sample 10 reversed
         layer.weight[0, :2] = [-0.0, -0.0]
         Hin[[4, 10]] = -10.0 if maximize else 10.0
         Hin[4, :2], Hin[10, :2] = [-0.0, 0.0], [0.0, -0.0]
     batch = np.arange(0, N, 2)
-    count = (batch % 3 == 1).astype(np.int64)
-    co_count, co_idx = np.zeros(batch.size, np.int64), np.empty((batch.size, n_out), np.int64)
-    co_old, work = np.empty((batch.size, n_out), dtype), np.zeros((N, 6), np.int64)
-    no_moves = np.empty(0, np.int64)
-    rescan_layer(Hin, layer.weight, H, S, maximize, batch, count, no_moves,
-                 np.zeros(batch.size, np.int64), co_count, co_idx, co_old, work)  # fmt: skip
+    count = np.where(batch % 3 == 1, n_in, 0)
+    idx = np.tile(np.arange(n_in), (batch.size, 1))
+    no_rises = np.zeros((1, n_out))
+    rescan_layer(Hin, layer.weight, H, S, R2, V, calm, maximize, batch, count, idx, before[batch],
+                 np.empty(0, np.int64), np.zeros(batch.size, np.int64), no_rises, 1e-6,
+                 co_count, co_idx, co_old, work)  # fmt: skip
     values, selections = layer.forward(Hin, np)
     if n_in > 1:
         assert S[4, 0] == S[10, 0] == 0 and np.signbit(H[4, 0]) and not np.signbit(H[10, 0])
@@ -497,27 +508,144 @@ def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_i
             np.testing.assert_array_equal(H[n], values[n])
             np.testing.assert_array_equal(np.signbit(H[n]), np.signbit(values[n]))
             np.testing.assert_array_equal(S[n], selections[n])
+            assert work[n].sum() == n_out * n_in  # recomputed whole: one pass an output
         else:
             np.testing.assert_array_equal(H[n], old_H[n])
             np.testing.assert_array_equal(S[n], old_S[n])
+            assert work[n].sum() == 0
         moved = np.flatnonzero(H[n] != old_H[n])
         np.testing.assert_array_equal(co_idx[b, : co_count[b]], moved)
         np.testing.assert_array_equal(co_old[b, : co_count[b]], old_H[n, moved])
-        assert work[n].sum() == count[b] * n_out * n_in
     assert co_count.sum() > 0
-    # a weight moved at logged step 3: the samples synchronised before it are recomputed
+    # a weight moved at logged step 3: the samples synchronised before it are brought
+    # up to date, those after it wait
     layer.weight[0, 0] += 4.0 if maximize else -4.0  # input 0 takes output 0 over
     first = np.where(batch % 4 == 0, 2, 5)
-    rescan_layer(Hin, layer.weight, H, S, maximize, batch, np.zeros_like(count),
-                 np.array([3]), first, co_count, co_idx, co_old, work)  # fmt: skip
+    rises = np.zeros((6, n_out))
+    rises[4:, 0] = 4.0  # the rise of row 0, logged at step 3
+    rescan_layer(Hin, layer.weight, H, S, R2, V, calm, maximize, batch, np.zeros_like(count), idx,
+                 before[batch], np.array([3]), first, rises, 1e-6,
+                 co_count, co_idx, co_old, work)  # fmt: skip
     values, _ = layer.forward(Hin, np)
     for b, n in enumerate(batch):
         stale = first[b] <= 3
         if stale:
             np.testing.assert_array_equal(H[n], values[n])
         assert (co_count[b] > 0) <= stale
-    waiting = batch[first > 3]  # not recomputed: some of them are stale
-    assert any(co_count[first <= 3] > 0) and any(H[waiting, 0] != values[waiting, 0])
+    waiting = batch[first > 3]  # not brought up to date: some of them are stale
+    assert any(co_count[: batch.size][first <= 3] > 0)
+    assert any(H[waiting, 0] != values[waiting, 0])
+
+
+@pytest.mark.parametrize("maximize", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_in", [1, 64])
+def test_a_recomputed_layer_keeps_selections_its_runner_bounds_certify(maximize, dtype, n_in):
+    """Rounds of small moves on a coarse grid (ties everywhere): some inputs rise or
+    fall, some weights rise or fall with each row's largest rise logged, and half of
+    the samples are brought up to date. After every round those equal a fresh
+    forward pass bitwise. Among the outputs of samples checked with known bounds,
+    the three ways an output is kept up to date all happen: kept (its selection
+    beats the bound), taken over by a risen input without a rescan, and rescanned."""
+    from maxplus.kernels.cpu_rescan import CHECK_COST, rescan_layer
+
+    def run():
+        rng = np.random.default_rng(100 + n_in)
+        n_out, N, grid = 5, 40, 0.25  # noqa: N806
+        W = (np.round(rng.standard_normal((n_out, n_in)) * 4) * grid).astype(dtype)  # noqa: N806
+        layer = (mp.MaxPlus if maximize else mp.MinPlus)(W)
+        Hin = (np.round(rng.standard_normal((N, n_in)) * 4) * grid).astype(dtype)  # noqa: N806
+        H, S = layer.forward(Hin, np)  # noqa: N806
+        S = S.astype(np.int16)  # noqa: N806
+        R2, V, calm, (co_count, co_idx, co_old), work = rescan_arguments(N, n_out, n_in, dtype)  # noqa: N806
+        sign = 1.0 if maximize else -1.0
+        rise_sums, moves, synced = [np.zeros(n_out)], [], np.zeros(N, np.int64)
+        kept = taken = rescanned = 0
+        seen = Hin.copy()  # the inputs each sample was last brought up to date with
+        for step in range(40):
+            # weights: two entries move by one grid step either way
+            rows = rng.integers(0, n_out, 2)
+            cols = rng.integers(0, n_in, 2)
+            delta = rng.choice([-grid, grid], 2).astype(dtype)
+            rise = np.zeros(n_out)
+            for r, c, d in zip(rows, cols, delta, strict=True):
+                layer.weight[r, c] += d
+                rise[r] = max(rise[r], sign * d)
+            rise_sums.append(rise_sums[-1] + rise)
+            moves.append(step)
+            # inputs: a fifth of the samples move one input by one to eight grid steps
+            for n in np.flatnonzero(rng.random(N) < 0.2):
+                Hin[n, rng.integers(0, n_in)] += rng.choice([-8, -2, -1, 1, 2, 8]) * grid
+            # half of the samples are brought up to date with every change since
+            batch = np.flatnonzero(rng.random(N) < 0.5)
+            differ = Hin[batch] != seen[batch]
+            count = differ.sum(axis=1)
+            idx = np.zeros((batch.size, n_in), np.int64)
+            old = np.zeros((batch.size, n_in), dtype)
+            for b, n in enumerate(batch):
+                changed = np.flatnonzero(differ[b])
+                idx[b, : changed.size], old[b, : changed.size] = changed, seen[n, changed]
+            old_S = S[batch].copy()  # noqa: N806
+            # checked with every bound known: then its work tells how many it rescanned
+            known = calm[batch] & (R2[batch] != np.inf).all(axis=1) & (count * CHECK_COST <= n_in)
+            work[:] = 0
+            rescan_layer(Hin, layer.weight, H, S, R2, V, calm, maximize, batch, count, idx, old,
+                         np.array(moves), synced[batch], np.array(rise_sums), 1e-9,
+                         co_count, co_idx, co_old, work)  # fmt: skip
+            synced[batch], seen[batch] = step + 1, Hin[batch]
+            values, selections = layer.forward(Hin, np)
+            if not np.array_equal(S[batch], selections[batch]) or not np.array_equal(
+                H[batch], values[batch]
+            ):
+                return None
+            for b in np.flatnonzero(known):
+                n = batch[b]
+                rescans = (work[n].sum() - n_out * (1 + count[b])) // (2 * n_in)
+                switched = np.count_nonzero(S[n] != old_S[b])
+                rescanned += rescans
+                taken += max(0, switched - rescans)
+                kept += n_out - max(switched, rescans)
+        return kept, taken, rescanned
+
+    counts = run()
+    assert counts is not None, "a sample brought up to date differs from a fresh forward pass"
+    kept, taken, rescanned = counts
+    assert kept > 0
+    if n_in > 1:  # (one input: nothing to rescan or take over)
+        assert taken > 0 and rescanned > 0
+
+
+def selection_after_a_weight_rise(maximize, logged):
+    """One output, input 1 ahead of input 0 by 1, brought up to date twice (its runner
+    bound is then known); the weight of input 0 rises by 2 at logged step 2, the rise
+    logged or not. Returns the selection once brought up to date again."""
+    from maxplus.kernels.cpu_rescan import rescan_layer
+
+    sign = 1.0 if maximize else -1.0
+    layer = (mp.MaxPlus if maximize else mp.MinPlus)(np.zeros((1, 2)))
+    Hin = np.array([[0.0, sign]])  # noqa: N806
+    H, S = layer.forward(Hin, np)  # noqa: N806
+    R2, V, calm, (co_count, co_idx, co_old), work = rescan_arguments(1, 1, 2, np.float64)  # noqa: N806
+    none = np.zeros((1, 1), np.int64)
+    rises = np.zeros((4, 1))
+    for step in range(3):
+        if step == 2:
+            assert S[0, 0] == 1 and R2[0, 0] != np.inf
+            layer.weight[0, 0] += 2 * sign
+            rises[3] = 2.0 if logged else 0.0
+        rescan_layer(Hin, layer.weight, H, S, R2, V, calm, maximize, none[0], none[0], none,
+                     none.astype(float), np.arange(3), np.array([step]), rises, 1e-9,
+                     co_count, co_idx, co_old, work)  # fmt: skip
+    return S[0, 0]
+
+
+@pytest.mark.parametrize("maximize", [True, False])
+def test_a_recomputed_layer_sees_a_weight_rise_through_the_logged_rises(maximize):
+    """Once an output's runner bound is known, a weight rise that makes another input
+    the best switches the output, and leaves it stale if the rise is not logged: the
+    bound is all that sees it."""
+    assert selection_after_a_weight_rise(maximize, logged=True) == 0
+    assert selection_after_a_weight_rise(maximize, logged=False) == 1
 
 
 def test_state_indices_take_the_narrowest_type_that_holds_them():
@@ -634,7 +762,7 @@ def moved_units_entry(cols, coef, n_samples):
 
     products = [np.zeros(n_samples)] * coef.shape[0]
     empty = [np.zeros(0, np.int64)]
-    return LogEntry(cols, coef, products, empty, empty, np.zeros(1), np.zeros(1))
+    return LogEntry(cols, coef, products, empty, empty, np.zeros(1), np.zeros(1), [np.zeros(3)])
 
 
 class LossBoundsReference:
@@ -703,7 +831,7 @@ def test_loss_bound_kernels_match_their_definition(maximize, q):
     sign = 1.0 if maximize else -1.0
     T = sign * Z + rng.exponential(0.05, (N, n_in))  # noqa: N806
     Dt = rng.exponential(0.01, N)  # noqa: N806
-    log = StepLog(N, [n_in], np.float32)
+    log = StepLog(N, [n_in], [3], np.float32)
     bounds = LossBounds(N, n_in)
     reference = LossBoundsReference(head, T, Dt, Z, sign, 1e-6)
     first_layer = type("Layer", (), dict(head=head, T=T, Dt=Dt, maximize=maximize, margin=1e-6))

@@ -17,8 +17,22 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .cpu_repair import RECOMPUTED
-from .ordered_keys import INF_KEY, candidate_key, key_input, lesser_key, order_key
+from .cpu_repair import RECOMPUTED, beats
+from .ordered_keys import (
+    INF_KEY,
+    NO_CANDIDATE,
+    candidate_key,
+    key_goodness,
+    key_input,
+    key_value,
+    lesser_key,
+    order_key,
+)
+
+#: Checking a changed input's candidates costs about as much as this many candidates
+#: of a recompute, which vectorises: a sample with more than ``n_in / CHECK_COST``
+#: changed inputs is recomputed whole.
+CHECK_COST = 16
 
 
 def best_input(W, Hin, n, j, sign):  # noqa: N803
@@ -56,35 +70,170 @@ def _best_input(W, Hin, n, j, sign):  # noqa: N803
     return two_passes
 
 
+def best_two(W, Hin, n, j, sign):  # noqa: N803
+    """The input output ``j`` of sample ``n`` selects (as :func:`best_input`) and the
+    largest goodness of the other inputs' candidates (``-inf`` if there are none)
+    (compiled only)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(best_two, jit_options={"_nrt": False})
+def _best_two(W, Hin, n, j, sign):  # noqa: N803
+    if Hin.dtype == types.float32:
+
+        def by_keys(W, Hin, n, j, sign):  # noqa: N803
+            # keys are distinct (each holds its input): the runner-up's is the
+            # largest of the others, the best's own masked to NO_CANDIDATE by bit
+            # operations (a conditional there would stop the loop vectorising)
+            best = np.int64(NO_CANDIDATE)
+            for i in range(W.shape[1]):
+                key = candidate_key((W[j, i] + Hin[n, i]) * sign, i)
+                best = key if key > best else best
+            second = np.int64(NO_CANDIDATE)
+            for i in range(W.shape[1]):
+                key = candidate_key((W[j, i] + Hin[n, i]) * sign, i)
+                key ^= -np.int64(key == best) & (key ^ np.int64(NO_CANDIDATE))
+                second = key if key > second else second
+            return key_input(best), key_goodness(second)
+
+        return by_keys
+
+    def by_values(W, Hin, n, j, sign):  # noqa: N803
+        # the largest order key of the others' goodness, the selected one's masked
+        selected = best_input(W, Hin, n, j, sign)
+        most = order_key(-np.inf)
+        for i in range(W.shape[1]):
+            key = order_key(np.float64((W[j, i] + Hin[n, i]) * sign))
+            key ^= -np.int64(i == selected) & (key ^ order_key(-np.inf))
+            most = key if key > most else most
+        return selected, key_value(most)
+
+    return by_values
+
+
 @nb.njit(cache=True, inline="always")
-def rescan_outputs(W, Hin, H, S, n, sign):  # noqa: N803
-    """Recompute every output ``H[n, j]`` and selection ``S[n, j]`` of sample ``n``."""
+def rescan_output(W, Hin, H, S, R2, V, n, j, sign, margin):  # noqa: N803
+    """Recompute output ``H[n, j]``, its selection ``S[n, j]`` and its runner bound
+    ``R2[n, j]``: the runner-up's goodness plus ``margin``, less ``V[n, j]``."""
+    i, runner = best_two(W, Hin, n, j, sign)
+    H[n, j] = W[j, i] + Hin[n, i]
+    S[n, j] = i
+    R2[n, j] = runner + margin - V[n, j]
+
+
+@nb.njit(cache=True, inline="always")
+def best_risen(W, Hin, n, j, sign, count, idx, old, skip):  # noqa: N803
+    """Among the candidates of output ``j`` whose input rose in goodness (of the
+    ``count`` changed inputs ``idx`` of sample ``n``, previous values ``old``), other
+    than input ``skip``'s: the best's goodness and input (lowest on ties;
+    ``(-inf, -1)`` if none) and the largest goodness of the rest."""
+    g_best, i_best, g_rest = -np.inf, -1, -np.inf
+    for t in range(count):
+        i = idx[t]
+        if i == skip or not np.float64(Hin[n, i] * sign) > np.float64(old[t] * sign):
+            continue
+        g = np.float64((W[j, i] + Hin[n, i]) * sign)
+        if i_best < 0 or beats(g, i, g_best, i_best):
+            g_rest = max(g_rest, g_best)
+            g_best, i_best = g, i
+        else:
+            g_rest = max(g_rest, g)
+    return g_best, i_best, g_rest
+
+
+@nb.njit(cache=True, inline="always")
+def recompute_whole(W, Hin, H, S, R2, n, sign):  # noqa: N803
+    """Recompute every output of sample ``n`` by one pass each, leaving its runner
+    bounds unknown (``+inf``); returns the candidates computed."""
     for j in range(W.shape[0]):
         i = best_input(W, Hin, n, j, sign)
         H[n, j] = W[j, i] + Hin[n, i]
         S[n, j] = i
+        R2[n, j] = np.inf
+    return W.shape[0] * W.shape[1]
+
+
+@nb.njit(cache=True, inline="always")
+def check_outputs(W, Hin, H, S, R2, V, n, sign, count, idx, old, margin, calm):  # noqa: N803
+    """Bring every output of sample ``n`` up to date from its runner bound and the
+    ``count`` changed inputs (see :func:`rescan_layer`); returns the candidates
+    computed. An output whose bound is unknown is recomputed by one pass, its bound
+    left unknown, unless the sample was checked (``calm``) at its previous
+    synchronisation too: then it is worth the runner-up's pass."""
+    n_out, n_in = W.shape
+    computed = 0
+    for j in range(n_out):
+        if R2[n, j] == np.inf and not calm:
+            i = best_input(W, Hin, n, j, sign)
+            H[n, j] = W[j, i] + Hin[n, i]
+            S[n, j] = i
+            computed += n_in
+            continue
+        s = S[n, j]
+        g = np.float64((W[j, s] + Hin[n, s]) * sign)
+        bound = R2[n, j] + V[n, j]
+        g_up, i_up, g_rest = best_risen(W, Hin, n, j, sign, count, idx, old, s)
+        computed += 1 + count
+        if i_up < 0 or beats(g, s, g_up, i_up):
+            if g > bound:  # still selected
+                H[n, j] = W[j, s] + Hin[n, s]
+                R2[n, j] = max(R2[n, j], g_up + margin - V[n, j])
+                continue
+        elif g_up > bound:  # a risen input takes the output over
+            H[n, j] = W[j, i_up] + Hin[n, i_up]
+            S[n, j] = i_up
+            R2[n, j] = max(R2[n, j], max(g, g_rest) + margin - V[n, j])
+            continue
+        rescan_output(W, Hin, H, S, R2, V, n, j, sign, margin)
+        computed += 2 * n_in
+    return computed
 
 
 @nb.njit(parallel=True, cache=True)
-def rescan_layer(Hin, W, H, S, maximize, batch, ci_count, w_since, first,  # noqa: N803
-                 co_count, co_idx, co_old, work):  # fmt: skip
-    """Bring the samples ``batch`` up to date: the ``b``-th changed ``ci_count[b]``
-    inputs, and the layer's weights moved at the logged steps ``w_since`` (ascending)
-    since its step ``first[b]``; a sample with neither keeps its outputs. The others
-    are recomputed whole (counted in ``work[n]`` as candidates recomputed), and their
-    changed outputs listed in ``co_count[b]``, ``co_idx[b]`` with the previous values
-    in ``co_old[b]``, as :func:`maxplus.kernels.cpu_repair.repair_layer` lists them."""
+def rescan_layer(Hin, W, H, S, R2, V, calm, maximize, batch, ci_count, ci_idx, ci_old,  # noqa: N803
+                 w_since, first, rise_sums, margin, co_count, co_idx, co_old, work):  # fmt: skip
+    """Bring the samples ``batch`` up to date: the ``b``-th changed the ``ci_count[b]``
+    inputs ``ci_idx[b]`` (previous values ``ci_old[b]``), and the layer's weights moved
+    at the logged steps ``w_since`` (ascending) since its step ``first[b]``, those of
+    row ``j`` rising in goodness by at most ``rise_sums[-1, j] − rise_sums[first[b],
+    j]`` in all; a sample with neither keeps its outputs.
+
+    ``R2[n, j] + V[n, j]`` bounds the goodness of every candidate of output ``j`` but
+    the selected one, as long as its input has not risen: ``V[n, j]`` accumulates
+    the row's weight rises and ``margin`` per logged step for rounding. A sample
+    with more than ``n_in / CHECK_COST`` changed inputs is recomputed whole
+    (:func:`recompute_whole`); ``calm[n]`` says whether it was not at its last
+    synchronisation. For the others (:func:`check_outputs`) the candidates
+    of inputs that rose are computed exactly; an output keeps its selection when the
+    selected candidate beats them and the bound; one of them takes it over when it
+    beats the selected candidate and the bound (the loser goes under the bound);
+    otherwise the output is recomputed whole with :func:`rescan_output`.
+
+    The candidates computed are counted in ``work[n]`` (as candidates recomputed);
+    the changed outputs are listed in ``co_count[b]``, ``co_idx[b]`` with the
+    previous values in ``co_old[b]``, as
+    :func:`maxplus.kernels.cpu_repair.repair_layer` lists them."""
     sign = Hin.dtype.type(1.0 if maximize else -1.0)
-    n_out = W.shape[0]
+    n_out, n_in = W.shape
     last_move = w_since[-1] if w_since.shape[0] else -1
+    last_step = rise_sums.shape[0] - 1
     for b in nb.prange(batch.shape[0]):
         n = batch[b]
         co_count[b] = 0
-        if ci_count[b] == 0 and last_move < first[b]:
+        count = ci_count[b]
+        if count == 0 and last_move < first[b]:
             continue
+        rounding = margin * max(1, last_step - first[b])
         for j in range(n_out):
+            V[n, j] += rise_sums[last_step, j] - rise_sums[first[b], j] + rounding
             co_old[b, j] = H[n, j]
-        rescan_outputs(W, Hin, H, S, n, sign)
+        if count * CHECK_COST > n_in:
+            work[n, RECOMPUTED] += recompute_whole(W, Hin, H, S, R2, n, sign)
+            calm[n] = False
+        else:
+            work[n, RECOMPUTED] += check_outputs(W, Hin, H, S, R2, V, n, sign, count,
+                                                 ci_idx[b], ci_old[b], margin, calm[n])  # fmt: skip
+            calm[n] = True
         changed = 0
         for j in range(n_out):
             if H[n, j] != co_old[b, j]:
@@ -92,4 +241,3 @@ def rescan_layer(Hin, W, H, S, maximize, batch, ci_count, w_since, first,  # noq
                 co_old[b, changed] = co_old[b, j]
                 changed += 1
         co_count[b] = changed
-        work[n, RECOMPUTED] += n_out * W.shape[1]

@@ -5,6 +5,7 @@ gradient's dtype, the product rounded, then the difference), so bitwise the same
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 
 
 @nb.njit(cache=True)
@@ -18,11 +19,15 @@ def update_rows(W, b, rows, GW, Gb, eta):  # noqa: N803
 
 
 @nb.njit(cache=True)
-def update_entries(W, WT, rows, cols, values, eta):  # noqa: N803
+def update_entries(W, WT, rows, cols, values, eta, sign, row_rises):  # noqa: N803
     """``W[rows, cols] -= eta values`` and ``WT[cols, rows]`` the same (distinct
     entries). Returns ``(fall, rise)``: ``max(0, max_k eta values_k)`` and
-    ``max(0, −min_k eta values_k)``, NaN if a step is NaN."""
+    ``max(0, −min_k eta values_k)``, NaN if a step is NaN. ``row_rises[j]`` (a place
+    per row) is set to the largest rise in goodness of a weight of row ``j``
+    (``sign`` = 1 for a max layer, −1 for a min layer; 0 where none rose, NaN if a
+    step is NaN)."""
     fall = rise = 0.0
+    row_rises[:] = 0.0
     for k in range(rows.shape[0]):
         r, c = rows[k], cols[k]
         step = eta * values[k]
@@ -32,4 +37,7 @@ def update_entries(W, WT, rows, cols, values, eta):  # noqa: N803
             fall = step
         if -step > rise or step != step:
             rise = -step
+        up = -sign * np.float64(step)
+        if up > row_rises[r] or up != up:
+            row_rises[r] = up
     return fall, rise

@@ -82,3 +82,18 @@ def candidate_key(g, i):
 def key_input(key):
     """The input ``i`` of a :func:`candidate_key`."""
     return _LOW_32 - (key & _LOW_32)
+
+
+#: Less than every :func:`candidate_key`: the maximum of no candidates.
+NO_CANDIDATE = -(2**63)
+bits_float32 = _reinterpret(types.int32, types.float32)
+
+
+@nb.njit(inline="always")
+def key_goodness(key):
+    """The goodness of a :func:`candidate_key` as a float64 (``-inf`` for
+    :data:`NO_CANDIDATE`; ``+0.0`` for a zero)."""
+    if key == NO_CANDIDATE:
+        return -np.inf
+    k = key >> 32  # the goodness's sign-extended order key
+    return np.float64(bits_float32(np.int32(k ^ ((k >> 31) & _LOW_31))))
