@@ -250,6 +250,7 @@ class RecomputedLayer:
             self.changed_idx,
             self.changed_old,
             work,
+            threads,
         )
 
 

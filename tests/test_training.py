@@ -499,7 +499,7 @@ def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_i
     no_rises = np.zeros((1, n_out))
     rescan_layer(Hin, layer.weight, H, S, R2, V, calm, maximize, batch, count, idx, before[batch],
                  np.empty(0, np.int64), np.zeros(batch.size, np.int64), no_rises, 1e-6,
-                 co_count, co_idx, co_old, work)  # fmt: skip
+                 co_count, co_idx, co_old, work, 2)  # fmt: skip
     values, selections = layer.forward(Hin, np)
     if n_in > 1:
         assert S[4, 0] == S[10, 0] == 0 and np.signbit(H[4, 0]) and not np.signbit(H[10, 0])
@@ -525,7 +525,7 @@ def test_a_recomputed_layer_selects_as_a_fresh_forward_pass(maximize, dtype, n_i
     rises[4:, 0] = 4.0  # the rise of row 0, logged at step 3
     rescan_layer(Hin, layer.weight, H, S, R2, V, calm, maximize, batch, np.zeros_like(count), idx,
                  before[batch], np.array([3]), first, rises, 1e-6,
-                 co_count, co_idx, co_old, work)  # fmt: skip
+                 co_count, co_idx, co_old, work, 2)  # fmt: skip
     values, _ = layer.forward(Hin, np)
     for b, n in enumerate(batch):
         stale = first[b] <= 3
@@ -591,7 +591,7 @@ def test_a_recomputed_layer_keeps_selections_its_runner_bounds_certify(maximize,
             work[:] = 0
             rescan_layer(Hin, layer.weight, H, S, R2, V, calm, maximize, batch, count, idx, old,
                          np.array(moves), synced[batch], np.array(rise_sums), 1e-9,
-                         co_count, co_idx, co_old, work)  # fmt: skip
+                         co_count, co_idx, co_old, work, 2)  # fmt: skip
             synced[batch], seen[batch] = step + 1, Hin[batch]
             values, selections = layer.forward(Hin, np)
             if not np.array_equal(S[batch], selections[batch]) or not np.array_equal(
@@ -600,7 +600,10 @@ def test_a_recomputed_layer_keeps_selections_its_runner_bounds_certify(maximize,
                 return None
             for b in np.flatnonzero(known):
                 n = batch[b]
-                rescans = (work[n].sum() - n_out * (1 + count[b])) // (2 * n_in)
+                moved = idx[b, : count[b]]
+                risen = np.count_nonzero(sign * Hin[n, moved] > sign * old[b, : count[b]])
+                rescans, rest = divmod(work[n].sum() - count[b] - n_out * (1 + risen), 2 * n_in)
+                assert rest == 0
                 switched = np.count_nonzero(S[n] != old_S[b])
                 rescanned += rescans
                 taken += max(0, switched - rescans)
@@ -635,7 +638,7 @@ def selection_after_a_weight_rise(maximize, logged):
             rises[3] = 2.0 if logged else 0.0
         rescan_layer(Hin, layer.weight, H, S, R2, V, calm, maximize, none[0], none[0], none,
                      none.astype(float), np.arange(3), np.array([step]), rises, 1e-9,
-                     co_count, co_idx, co_old, work)  # fmt: skip
+                     co_count, co_idx, co_old, work, 2)  # fmt: skip
     return S[0, 0]
 
 

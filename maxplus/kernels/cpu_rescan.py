@@ -122,15 +122,26 @@ def rescan_output(W, Hin, H, S, R2, V, n, j, sign, margin):  # noqa: N803
 
 
 @nb.njit(cache=True, inline="always")
-def best_risen(W, Hin, n, j, sign, count, idx, old, skip):  # noqa: N803
-    """Among the candidates of output ``j`` whose input rose in goodness (of the
-    ``count`` changed inputs ``idx`` of sample ``n``, previous values ``old``), other
-    than input ``skip``'s: the best's goodness and input (lowest on ties;
-    ``(-inf, -1)`` if none) and the largest goodness of the rest."""
-    g_best, i_best, g_rest = -np.inf, -1, -np.inf
+def risen_inputs(Hin, n, count, idx, old, sign, risen):  # noqa: N803
+    """Of the ``count`` changed inputs ``idx`` of sample ``n`` (previous values
+    ``old``), those whose goodness rose, into ``risen``; returns how many."""
+    k = 0
     for t in range(count):
         i = idx[t]
-        if i == skip or not np.float64(Hin[n, i] * sign) > np.float64(old[t] * sign):
+        risen[k] = i
+        k += np.float64(Hin[n, i] * sign) > np.float64(old[t] * sign)
+    return k
+
+
+@nb.njit(cache=True, inline="always")
+def best_risen(W, Hin, n, j, sign, risen, n_risen, skip):  # noqa: N803
+    """Among the candidates of output ``j`` from the inputs ``risen[:n_risen]`` other
+    than ``skip``: the best's goodness and input (lowest on ties; ``(-inf, -1)`` if
+    none) and the largest goodness of the rest."""
+    g_best, i_best, g_rest = -np.inf, -1, -np.inf
+    for t in range(n_risen):
+        i = risen[t]
+        if i == skip:
             continue
         g = np.float64((W[j, i] + Hin[n, i]) * sign)
         if i_best < 0 or beats(g, i, g_best, i_best):
@@ -154,14 +165,16 @@ def recompute_whole(W, Hin, H, S, R2, n, sign):  # noqa: N803
 
 
 @nb.njit(cache=True, inline="always")
-def check_outputs(W, Hin, H, S, R2, V, n, sign, count, idx, old, margin, calm):  # noqa: N803
+def check_outputs(W, Hin, H, S, R2, V, n, sign, count, idx, old, margin, calm, risen):  # noqa: N803
     """Bring every output of sample ``n`` up to date from its runner bound and the
-    ``count`` changed inputs (see :func:`rescan_layer`); returns the candidates
-    computed. An output whose bound is unknown is recomputed by one pass, its bound
-    left unknown, unless the sample was checked (``calm``) at its previous
-    synchronisation too: then it is worth the runner-up's pass."""
+    ``count`` changed inputs ``idx`` (previous values ``old``; ``risen`` is scratch of
+    their length, see :func:`rescan_layer`); returns the candidates computed. An
+    output whose bound is unknown is recomputed by one pass, its bound left unknown,
+    unless the sample was checked (``calm``) at its previous synchronisation too:
+    then it is worth the runner-up's pass."""
     n_out, n_in = W.shape
-    computed = 0
+    n_risen = risen_inputs(Hin, n, count, idx, old, sign, risen)
+    computed = count
     for j in range(n_out):
         if R2[n, j] == np.inf and not calm:
             i = best_input(W, Hin, n, j, sign)
@@ -172,8 +185,8 @@ def check_outputs(W, Hin, H, S, R2, V, n, sign, count, idx, old, margin, calm): 
         s = S[n, j]
         g = np.float64((W[j, s] + Hin[n, s]) * sign)
         bound = R2[n, j] + V[n, j]
-        g_up, i_up, g_rest = best_risen(W, Hin, n, j, sign, count, idx, old, s)
-        computed += 1 + count
+        g_up, i_up, g_rest = best_risen(W, Hin, n, j, sign, risen, n_risen, s)
+        computed += 1 + n_risen
         if i_up < 0 or beats(g, s, g_up, i_up):
             if g > bound:  # still selected
                 H[n, j] = W[j, s] + Hin[n, s]
@@ -191,7 +204,8 @@ def check_outputs(W, Hin, H, S, R2, V, n, sign, count, idx, old, margin, calm): 
 
 @nb.njit(parallel=True, cache=True)
 def rescan_layer(Hin, W, H, S, R2, V, calm, maximize, batch, ci_count, ci_idx, ci_old,  # noqa: N803
-                 w_since, first, rise_sums, margin, co_count, co_idx, co_old, work):  # fmt: skip
+                 w_since, first, rise_sums, margin, co_count, co_idx, co_old, work,
+                 threads):  # fmt: skip
     """Bring the samples ``batch`` up to date: the ``b``-th changed the ``ci_count[b]``
     inputs ``ci_idx[b]`` (previous values ``ci_old[b]``), and the layer's weights moved
     at the logged steps ``w_since`` (ascending) since its step ``first[b]``, those of
@@ -212,32 +226,38 @@ def rescan_layer(Hin, W, H, S, R2, V, calm, maximize, batch, ci_count, ci_idx, c
     The candidates computed are counted in ``work[n]`` (as candidates recomputed);
     the changed outputs are listed in ``co_count[b]``, ``co_idx[b]`` with the
     previous values in ``co_old[b]``, as
-    :func:`maxplus.kernels.cpu_repair.repair_layer` lists them."""
+    :func:`maxplus.kernels.cpu_repair.repair_layer` lists them. ``threads``: numba's
+    thread count (one scratch array each)."""
     sign = Hin.dtype.type(1.0 if maximize else -1.0)
     n_out, n_in = W.shape
     last_move = w_since[-1] if w_since.shape[0] else -1
     last_step = rise_sums.shape[0] - 1
-    for b in nb.prange(batch.shape[0]):
-        n = batch[b]
-        co_count[b] = 0
-        count = ci_count[b]
-        if count == 0 and last_move < first[b]:
-            continue
-        rounding = margin * max(1, last_step - first[b])
-        for j in range(n_out):
-            V[n, j] += rise_sums[last_step, j] - rise_sums[first[b], j] + rounding
-            co_old[b, j] = H[n, j]
-        if count * CHECK_COST > n_in:
-            work[n, RECOMPUTED] += recompute_whole(W, Hin, H, S, R2, n, sign)
-            calm[n] = False
-        else:
-            work[n, RECOMPUTED] += check_outputs(W, Hin, H, S, R2, V, n, sign, count,
-                                                 ci_idx[b], ci_old[b], margin, calm[n])  # fmt: skip
-            calm[n] = True
-        changed = 0
-        for j in range(n_out):
-            if H[n, j] != co_old[b, j]:
-                co_idx[b, changed] = j
-                co_old[b, changed] = co_old[b, j]
-                changed += 1
-        co_count[b] = changed
+    B = batch.shape[0]  # noqa: N806
+    n_chunks = min(threads, B)
+    for c in nb.prange(n_chunks):
+        risen = np.empty(ci_idx.shape[1], dtype=np.int64)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            n = batch[b]
+            co_count[b] = 0
+            count = ci_count[b]
+            if count == 0 and last_move < first[b]:
+                continue
+            rounding = margin * max(1, last_step - first[b])
+            for j in range(n_out):
+                V[n, j] += rise_sums[last_step, j] - rise_sums[first[b], j] + rounding
+                co_old[b, j] = H[n, j]
+            if count * CHECK_COST > n_in:
+                work[n, RECOMPUTED] += recompute_whole(W, Hin, H, S, R2, n, sign)
+                calm[n] = False
+            else:
+                work[n, RECOMPUTED] += check_outputs(W, Hin, H, S, R2, V, n, sign, count,
+                                                     ci_idx[b], ci_old[b], margin, calm[n],
+                                                     risen)  # fmt: skip
+                calm[n] = True
+            changed = 0
+            for j in range(n_out):
+                if H[n, j] != co_old[b, j]:
+                    co_idx[b, changed] = j
+                    co_old[b, changed] = co_old[b, j]
+                    changed += 1
+            co_count[b] = changed
