@@ -425,32 +425,37 @@ def test_product_cache_computes_each_missing_product_once_and_drops_the_oldest()
 
 
 @pytest.mark.parametrize("maximize", [True, False])
-@pytest.mark.parametrize("n_in", [3, 5, 6, 40])
-def test_a_rescan_ranks_every_candidate_as_its_definition_says(maximize, n_in):
+@pytest.mark.parametrize("n_in", [3, 5, 6, 7, 40])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_rescan_ranks_every_candidate_as_its_definition_says(maximize, n_in, dtype):
     """``rescan_row``: the best candidate, the next ``SECONDS`` in order (goodness,
     then the lower index on ties), ``-1`` where there are fewer, and the bound for the
     rest: the best of the others, moved ``HEADROOM`` of the way to the last listed;
-    ties are frequent (values on a coarse grid)."""
+    ties are frequent (values on a coarse grid, with signed zeros and infinities).
+    float32 ranks by integer keys, float64 by insertion."""
     from maxplus.kernels.cpu_repair import HEADROOM, SECONDS, rescan_row
 
     rng = np.random.default_rng(n_in)
     n_out, N = 7, 30  # noqa: N806
-    W = (np.round(rng.standard_normal((n_out, n_in)) * 2) / 2).astype(np.float32)  # noqa: N806
-    Hin = (np.round(rng.standard_normal((N, n_in)) * 2) / 2).astype(np.float32)  # noqa: N806
+    W = (np.round(rng.standard_normal((n_out, n_in)) * 2) / 2).astype(dtype)  # noqa: N806
+    Hin = (np.round(rng.standard_normal((N, n_in)) * 2) / 2).astype(dtype)  # noqa: N806
+    W[0, :2], Hin[::3, 0], Hin[1::3, 1] = [-0.0, 0.0], -0.0, 0.0  # noqa: N806
+    W[1, -1] = -np.inf  # a candidate of goodness -inf (or +inf) in output 1
     S2 = np.zeros((N, n_out * SECONDS), dtype=np.int16)  # noqa: N806
     top_g, top_i = np.empty(SECONDS + 1), np.empty(SECONDS + 1, dtype=np.int64)
+    keys = np.empty(n_in, dtype=np.int64)
     sign = 1.0 if maximize else -1.0
     for n in range(N):
         for j in range(n_out):
-            value, best, rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i)
+            value, best, rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i, keys)
             goodness = sign * (W[j] + Hin[n]).astype(np.float64)
             order = sorted(range(n_in), key=lambda i: (-goodness[i], i))
             assert best == order[0] and value == W[j, best] + Hin[n, best]
             listed = order[1 : SECONDS + 1]
             expected = listed + [-1] * (SECONDS - len(listed))
             assert S2[n, j * SECONDS : (j + 1) * SECONDS].tolist() == expected
-            if n_in > SECONDS + 1:
-                others = goodness[order[SECONDS + 1]]
+            others = goodness[order[SECONDS + 1]] if n_in > SECONDS + 1 else -np.inf
+            if others > -np.inf:
                 last = goodness[order[SECONDS]]
                 assert rest == others + HEADROOM * (last - others)
             else:

@@ -42,8 +42,20 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba import types
+from numba.extending import overload
 
-from .ordered_keys import INF_KEY, key_value, lesser_key, order_key
+from .ordered_keys import (
+    INF_KEY,
+    MOST_KEY,
+    NO_CANDIDATE,
+    candidate_key,
+    key_goodness,
+    key_input,
+    key_value,
+    lesser_key,
+    order_key,
+)
 from .prefetch import prefetch, prefetch_row
 from .uncounted import uncounted
 
@@ -73,36 +85,83 @@ def beats(gv, iv, gw, iw):
     return (gv > gw) | ((gv == gw) & (iv < iw))  # no branches: the pass loop vectorises
 
 
+def rank_candidates(W, Hin, n, j, maximize, top_g, top_i, keys):  # noqa: N803
+    """The best ``SECONDS + 1`` candidates ``W[j] + Hin[n]`` into ``top_g`` (goodness)
+    and ``top_i`` (input), best first, the lower input first on ties; returns how many
+    there are and the best goodness of the others (``-inf`` if none). ``keys`` is
+    scratch of length ``n_in`` (compiled only)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(rank_candidates, jit_options={"_nrt": False})
+def _rank_candidates(W, Hin, n, j, maximize, top_g, top_i, keys):  # noqa: N803
+    if Hin.dtype == types.float32:
+
+        def by_keys(W, Hin, n, j, maximize, top_g, top_i, keys):  # noqa: N803
+            # one int64 key per candidate (distinct: each holds its input); each
+            # place is the largest key below the one before, by a running maximum
+            # over every key with those at or above it masked by bit operations (a
+            # conditional there would stop the loop vectorising)
+            sign = np.float32(1.0 if maximize else -1.0)
+            n_in = W.shape[1]
+            for i in range(n_in):
+                keys[i] = candidate_key((W[j, i] + Hin[n, i]) * sign, i)
+            above = np.int64(MOST_KEY)
+            for k in range(SECONDS + 2):  # the last one: the best of the others
+                best = np.int64(NO_CANDIDATE)
+                for i in range(n_in):
+                    key = keys[i]
+                    key ^= -np.int64(key >= above) & (key ^ np.int64(NO_CANDIDATE))
+                    best = key if key > best else best
+                if best == NO_CANDIDATE:
+                    return k, -np.inf
+                if k == SECONDS + 1:
+                    return k, key_goodness(best)
+                top_g[k], top_i[k] = key_goodness(best), key_input(best)
+                above = best
+            return SECONDS + 1, -np.inf  # not reached
+
+        return by_keys
+
+    def by_insertion(W, Hin, n, j, maximize, top_g, top_i, keys):  # noqa: N803
+        m = SECONDS + 1
+        filled = 0
+        g_rest = -np.inf
+        for i in range(W.shape[1]):
+            gv = good(W[j, i] + Hin[n, i], maximize)
+            if filled == m:
+                low = top_g[m - 1]
+                if not gv > low:
+                    g_rest = max(g_rest, gv)
+                    continue
+                g_rest = max(g_rest, low)
+                p = m - 1
+            else:
+                p = filled
+                filled += 1
+            while p > 0 and top_g[p - 1] < gv:  # equal goodness keeps the lower index first
+                top_g[p] = top_g[p - 1]
+                top_i[p] = top_i[p - 1]
+                p -= 1
+            top_g[p] = gv
+            top_i[p] = i
+        return filled, g_rest
+
+    return by_insertion
+
+
 @uncounted
-def rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i):  # noqa: N803
-    """Rank the candidates ``W[j] + Hin[n]``: returns the best value, its input and
-    a goodness bound for the candidates outside the top ``SECONDS + 1``: halfway
-    between the best of them and the worst of the top (``g_rest + HEADROOM·gap``),
-    so that the best unlisted input can improve a little before its ``T3`` trips.
-    The runners-up (best first, lowest index on ties, ``-1`` where there are fewer)
-    go to output ``j``'s places ``S2[n, j * SECONDS + k]``; ``top_g``/``top_i`` are
-    scratch of length ``SECONDS + 1``."""
+def rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i, keys):  # noqa: N803
+    """Rank the candidates ``W[j] + Hin[n]`` (:func:`rank_candidates`): returns the
+    best value, its input and a goodness bound for the candidates outside the top
+    ``SECONDS + 1``: halfway between the best of them and the worst of the top
+    (``g_rest + HEADROOM·gap``), so that the best unlisted input can improve a little
+    before its ``T3`` trips. The runners-up (best first, lowest index on ties, ``-1``
+    where there are fewer) go to output ``j``'s places ``S2[n, j * SECONDS + k]``;
+    ``top_g``/``top_i`` are scratch of length ``SECONDS + 1``, ``keys`` of length
+    ``n_in``."""
     m = SECONDS + 1
-    filled = 0
-    g_rest = -np.inf
-    for i in range(W.shape[1]):
-        gv = good(W[j, i] + Hin[n, i], maximize)
-        if filled == m:
-            low = top_g[m - 1]
-            if not gv > low:
-                g_rest = max(g_rest, gv)
-                continue
-            g_rest = max(g_rest, low)
-            p = m - 1
-        else:
-            p = filled
-            filled += 1
-        while p > 0 and top_g[p - 1] < gv:  # insertion; equal goodness keeps the lower index first
-            top_g[p] = top_g[p - 1]
-            top_i[p] = top_i[p - 1]
-            p -= 1
-        top_g[p] = gv
-        top_i[p] = i
+    filled, g_rest = rank_candidates(W, Hin, n, j, maximize, top_g, top_i, keys)
     for k in range(SECONDS):
         S2[n, j * SECONDS + k] = top_i[k + 1] if k + 1 < filled else -1
     i1 = top_i[0]
@@ -293,7 +352,7 @@ def mark_listed(S2, n, j, i1, mark, value):  # noqa: N803
 
 
 @uncounted
-def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i, mark):  # noqa: N803
+def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i, keys, mark):  # noqa: N803
     """Output ``j`` of sample ``n``: its selected candidate got worse (already in
     ``H``) and ``listed`` is :func:`best_listed`'s answer for it. ``top_g``, ``top_i``
     and ``mark`` (all ``False``, length ``n_in``) are scratch."""
@@ -307,7 +366,7 @@ def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i
             lost_output(W, st, n, j, s, g_best, margin, maximize)
             work[n, SWAPS] += 1
         return
-    best, i1, g_rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i)
+    best, i1, g_rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i, keys)
     select(st, n, j, i1)
     H[n, j] = best
     R3[n, j] = g_rest + margin - Dr[n]
@@ -397,6 +456,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
         mark = np.zeros(n_in, dtype=np.bool_)
         top_g = np.empty(SECONDS + 1, dtype=np.float64)
         top_i = np.empty(SECONDS + 1, dtype=np.int64)
+        keys = np.empty(n_in, dtype=np.int64)
         counts = np.zeros(2, dtype=np.int64)
         lo, last = c * B // n_chunks, (c + 1) * B // n_chunks
         w_start = np.searchsorted(w_since, first[lo:last])  # each sample's first moved weight
@@ -508,7 +568,7 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 listed = best_listed(W, Hin, H, S, S2, n, j, maximize)
                 if listed[1] != S[n, j] or not listed[0] > R3[n, j] + Dr[n]:  # not simply kept
                     resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work,
-                                  top_g, top_i, mark)
+                                  top_g, top_i, keys, mark)
             changed = 0
             for k in range(counts[0]):
                 j = touched_list[k]
@@ -545,13 +605,14 @@ def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
     for n in nb.prange(N):
         top_g = np.empty(SECONDS + 1, dtype=np.float64)
         top_i = np.empty(SECONDS + 1, dtype=np.int64)
+        keys = np.empty(n_in, dtype=np.int64)
         take = np.empty(n_out, dtype=np.bool_)
         Dt[n] = 0.0
         Dr[n] = 0.0
         for i in range(n_in):
             head[n, i] = -1
         for j in range(n_out):
-            best, i1, g_rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i)
+            best, i1, g_rest = rescan_row(W, Hin, n, j, maximize, S2, top_g, top_i, keys)
             H[n, j], S[n, j] = best, i1
             R3[n, j] = g_rest + margin
             first = head[n, i1]

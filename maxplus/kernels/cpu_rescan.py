@@ -216,8 +216,9 @@ def rescan_layer(Hin, W, H, S, R2, V, calm, maximize, batch, ci_count, ci_idx, c
     the selected one, as long as its input has not risen: ``V[n, j]`` accumulates
     the row's weight rises and ``margin`` per logged step for rounding. A sample
     with more than ``n_in / CHECK_COST`` changed inputs is recomputed whole
-    (:func:`recompute_whole`); ``calm[n]`` says whether it was not at its last
-    synchronisation. For the others (:func:`check_outputs`) the candidates
+    (:func:`recompute_whole`); ``calm[n]`` records whether the sample was checked
+    instead at its last synchronisation. For the others (:func:`check_outputs`) the
+    candidates
     of inputs that rose are computed exactly; an output keeps its selection when the
     selected candidate beats them and the bound; one of them takes it over when it
     beats the selected candidate and the bound (the loser goes under the bound);

@@ -86,6 +86,8 @@ def key_input(key):
 
 #: Less than every :func:`candidate_key`: the maximum of no candidates.
 NO_CANDIDATE = -(2**63)
+#: More than every :func:`candidate_key`.
+MOST_KEY = 2**63 - 1
 bits_float32 = _reinterpret(types.int32, types.float32)
 
 
