@@ -55,6 +55,8 @@ from .ordered_keys import (
     key_value,
     lesser_key,
     order_key,
+    own_key,
+    own_key_value,
 )
 from .prefetch import prefetch, prefetch_row
 from .uncounted import uncounted
@@ -217,7 +219,7 @@ def mark_takes(WT, H, S, n, i, hi, maximize, take):  # noqa: N803
 
 
 @nb.njit(cache=True, inline="always")
-def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, runners):  # noqa: N803
+def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take):  # noqa: N803
     """Input ``i`` of sample ``n``, of value ``hi``, against every output ``j`` (the
     state arrays as in :func:`repair_layer`).
 
@@ -226,12 +228,8 @@ def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, runners):  #
     thresholds come from: over the outputs it does not select and keeps,
     ``t = min g(H) − g(W)``, and ``t3 = min R3 − g(W)`` over those where it is not
     listed either. Where it neither takes ``j`` nor is selected or listed there, it
-    raises ``R3[n, j]`` to its candidate's goodness plus ``lift``.
-
-    With ``runners`` False (a constant at the call) the pass is for an input whose
-    candidates exceed no runner bound (``g(h_i) < T3[n, i]``): it would raise no
-    ``R3`` and ``T3[n, i]`` stays valid, so the loop reads neither the runners-up nor
-    ``R3`` and ``t3`` comes back ``+inf``.
+    raises ``R3[n, j]`` to its candidate's goodness plus ``lift``. (An input whose
+    candidates exceed no runner bound needs only :func:`takeover_check`.)
 
     The minima are running minima of order keys (:mod:`maxplus.kernels.ordered_keys`),
     so that the loop vectorises. (A zero minimum may come back as ``-0.0`` where a
@@ -245,16 +243,43 @@ def takeover_pass(WT, H, S, S2, R3, n, i, hi, lift, maximize, take, runners):  #
         any_take = any_take | bt
         keep = other & (not bt)
         least_t = lesser_key(least_t, order_key(gh - gw) if keep else INF_KEY)
-        if runners:
-            unl = unlisted(S2, n, j, i)
-            r3 = R3[n, j]
-            raised = gv + lift
-            r3 = raised if (keep & unl & (raised > r3)) else r3
-            R3[n, j] = r3
-            least_t3 = lesser_key(least_t3, order_key(r3 - gw) if (keep & unl) else INF_KEY)
+        unl = unlisted(S2, n, j, i)
+        r3 = R3[n, j]
+        raised = gv + lift
+        r3 = raised if (keep & unl & (raised > r3)) else r3
+        R3[n, j] = r3
+        least_t3 = lesser_key(least_t3, order_key(r3 - gw) if (keep & unl) else INF_KEY)
     if any_take:
         mark_takes(WT, H, S, n, i, hi, maximize, take)
     return any_take, key_value(least_t), key_value(least_t3)
+
+
+@nb.njit(cache=True, inline="always")
+def takeover_check(WT, H, S, n, i, hi, maximize, take):  # noqa: N803
+    """:func:`takeover_pass` for an input whose candidates exceed no runner bound
+    (``g(h_i) < T3[n, i]``), in the layer's own precision, which fills twice the vector
+    lanes of float64 in a float32 layer: returns whether it takes any output over
+    (``take[j]`` marking those) and ``t = min g(H) − g(W)`` over the outputs it does
+    not select and keeps. In float32 that difference is rounded (by at most half a
+    unit in its last place), which :func:`store_takeover_threshold`'s margin
+    covers; in float64 it is :func:`takeover_pass`'s, bitwise."""
+    sign = H.dtype.type(1.0 if maximize else -1.0)
+    none = own_key(H.dtype.type(np.inf))
+    any_take = False
+    least = none
+    for j in range(WT.shape[1]):
+        gw = WT[i, j] * sign
+        gv = (WT[i, j] + hi) * sign
+        gh = H[n, j] * sign
+        s = S[n, j]
+        other = s != i
+        bt = other & beats(gv, i, gh, s)
+        any_take = any_take | bt
+        key = own_key(gh - gw) if other & (not bt) else none
+        least = key if key < least else least
+    if any_take:
+        mark_takes(WT, H, S, n, i, hi, maximize, take)
+    return any_take, own_key_value(least)
 
 
 @uncounted
@@ -264,7 +289,7 @@ def thresholds(WT, st, n, i, margin, maximize, take):  # noqa: N803
     ``R3``."""
     worst = -np.inf if maximize else np.inf
     H, S, S2, R3 = st[0], st[1], st[2], st[3]  # noqa: N806
-    _, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, worst, 0.0, maximize, take, True)
+    _, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, worst, 0.0, maximize, take)
     store_thresholds(st, n, i, t, t3, margin)
 
 
@@ -548,13 +573,12 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                 pending[i] = False
                 hi = Hin[n, i]
                 if good(hi, maximize) < T3[n, i]:  # only T is stale: no R3 is raised
-                    any_take, t, _ = takeover_pass(WT, H, S, S2, R3, n, i, hi, 0.0,
-                                                   maximize, take, False)
+                    any_take, t = takeover_check(WT, H, S, n, i, hi, maximize, take)
                     store_takeover_threshold(st, n, i, t, margin)
                 else:
                     lift = margin - Dr[n]  # R3 raised just past the candidate
                     any_take, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, hi, lift,
-                                                    maximize, take, True)
+                                                    maximize, take)
                     store_thresholds(st, n, i, t, t3, margin)
                 if any_take:
                     for j in range(n_out):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 from numba import types
-from numba.core.extending import intrinsic
+from numba.core.extending import intrinsic, overload
 
 #: The key of ``+inf``: the minimum of no values.
 INF_KEY = 0x7FF0000000000000
@@ -99,3 +99,38 @@ def key_goodness(key):
         return -np.inf
     k = key >> 32  # the goodness's sign-extended order key
     return np.float64(bits_float32(np.int32(k ^ ((k >> 31) & _LOW_31))))
+
+
+def own_key(v):
+    """The order key of ``v`` in its own width (an int32 for a float32, as
+    :func:`order_key` for a float64): keys of the narrower type fill twice the vector
+    lanes (compiled only)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(own_key, jit_options={"_nrt": False})
+def _own_key(v):
+    if v == types.float32:
+
+        def key32(v):
+            b = float32_bits(v)
+            return np.int32(b ^ ((b >> np.int32(31)) & np.int32(_LOW_31)))
+
+        return key32
+    return lambda v: order_key(v)
+
+
+def own_key_value(k):
+    """The value, as a float64, whose :func:`own_key` is ``k`` (compiled only)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(own_key_value, jit_options={"_nrt": False})
+def _own_key_value(k):
+    if k == types.int32:
+
+        def value32(k):
+            return np.float64(bits_float32(np.int32(k ^ ((k >> np.int32(31)) & np.int32(_LOW_31)))))
+
+        return value32
+    return lambda k: key_value(k)
