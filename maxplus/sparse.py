@@ -271,10 +271,10 @@ def work_flops(layer) -> np.ndarray:
 
 
 def layer_state(layer, Hin, first: bool, recompute_below: int):  # noqa: N803
-    """The stored state of a tropical layer: recomputed whole per sample
-    (:class:`RecomputedLayer`) when it has fewer than ``recompute_below`` candidates
-    (inputs × outputs) and is not the ``first`` (whose thresholds also tighten the
-    loss bounds), else repaired (:class:`LayerState`)."""
+    """The stored state of a tropical layer: outputs recomputed when their runner
+    bounds cannot vouch for them (:class:`RecomputedLayer`) when it has fewer than
+    ``recompute_below`` candidates (inputs × outputs) and is not the ``first`` (whose
+    thresholds also tighten the loss bounds), else repaired (:class:`LayerState`)."""
     if not first and Hin.shape[1] * layer.weight.shape[0] < recompute_below:
         return RecomputedLayer(layer, Hin)
     return LayerState(layer, Hin)
