@@ -425,6 +425,49 @@ def test_product_cache_computes_each_missing_product_once_and_drops_the_oldest()
 
 
 @pytest.mark.parametrize("maximize", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_takeover_check_is_the_takeover_pass_in_the_layers_precision(maximize, dtype):
+    """``takeover_check`` against ``takeover_pass`` for every (sample, input) of a
+    layer, half its values on a coarse grid (ties, signed zeros), the input's value
+    moved up, down or kept: the same outputs taken over, and the same threshold minimum, bitwise in
+    float64 and within half a float32 unit in its last place in float32 (which the
+    stored threshold's margin covers)."""
+    from maxplus.kernels.cpu_repair import takeover_check, takeover_pass
+    from maxplus.sparse import LayerState
+
+    rng = np.random.default_rng(5)
+    n_out, n_in, N = 9, 12, 20  # noqa: N806
+    W = (np.round(rng.standard_normal((n_out, n_in)) * 2) / 2).astype(dtype)  # noqa: N806
+    W[0, :2] = [-0.0, 0.0]
+    W[n_out // 2 :] = rng.standard_normal((n_out - n_out // 2, n_in)) * 3  # off the grid
+    layer = (mp.MaxPlus if maximize else mp.MinPlus)(W)
+    Hin = (np.round(rng.standard_normal((N, n_in)) * 2) / 2).astype(dtype)  # noqa: N806
+    Hin[::2, 0] = -0.0
+    Hin[1::2] = rng.standard_normal((N // 2, n_in)) * 3  # off the grid: gaps round
+    state = LayerState(layer, Hin)
+    H, S, S2 = state.H, state.S, state.S2  # noqa: N806
+    rounded = 0
+    for n in range(N):
+        for i in range(n_in):
+            for shift in (-1.0, 0.0, 0.7):
+                hi = Hin.dtype.type(Hin[n, i] + shift)
+                take_pass, take_check = np.zeros(n_out, bool), np.zeros(n_out, bool)
+                any_pass, t_pass, _ = takeover_pass(
+                    state.WT, H, S, S2, state.R3.copy(), n, i, hi, 0.0, maximize, take_pass
+                )
+                any_check, t_check = takeover_check(state.WT, H, S, n, i, hi, maximize, take_check)
+                assert any_check == any_pass
+                if any_pass:
+                    np.testing.assert_array_equal(take_check, take_pass)
+                if dtype == "float64" or not np.isfinite(t_pass):
+                    assert t_check == t_pass and np.signbit(t_check) == np.signbit(t_pass)
+                else:
+                    assert abs(t_check - t_pass) <= 0.5 * np.spacing(np.float32(abs(t_pass)))
+                    rounded += t_check != t_pass
+    assert dtype == "float64" or rounded > 0  # the float32 gaps did round
+
+
+@pytest.mark.parametrize("maximize", [True, False])
 @pytest.mark.parametrize("n_in", [3, 5, 6, 7, 40])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_rescan_ranks_every_candidate_as_its_definition_says(maximize, n_in, dtype):

@@ -379,8 +379,9 @@ def mark_listed(S2, n, j, i1, mark, value):  # noqa: N803
 @uncounted
 def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i, keys, mark):  # noqa: N803
     """Output ``j`` of sample ``n``: its selected candidate got worse (already in
-    ``H``) and ``listed`` is :func:`best_listed`'s answer for it. ``top_g``, ``top_i``
-    and ``mark`` (all ``False``, length ``n_in``) are scratch."""
+    ``H``) and ``listed`` is :func:`best_listed`'s answer for it. ``top_g``, ``top_i``,
+    ``keys`` (length ``n_in``) and ``mark`` (all ``False``, length ``n_in``) are
+    scratch."""
     H, S, S2, R3, T3, Dr = st[0], st[1], st[2], st[3], st[5], st[7]  # noqa: N806
     s = S[n, j]
     g_best, i_best, k_best = listed
