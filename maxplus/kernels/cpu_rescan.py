@@ -24,9 +24,9 @@ from .ordered_keys import (
     candidate_key,
     key_goodness,
     key_input,
-    key_value,
     lesser_key,
     order_key,
+    own_key_value,
 )
 
 #: Checking a changed input's candidates costs about as much as this many candidates
@@ -106,7 +106,7 @@ def _best_two(W, Hin, n, j, sign):  # noqa: N803
             key = order_key(np.float64((W[j, i] + Hin[n, i]) * sign))
             key ^= -np.int64(i == selected) & (key ^ order_key(-np.inf))
             most = key if key > most else most
-        return selected, key_value(most)
+        return selected, own_key_value(most)
 
     return by_values
 
