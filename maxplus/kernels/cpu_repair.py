@@ -70,6 +70,9 @@ SECONDS = 4
 HEADROOM = 0.5
 #: Samples ahead whose state is prefetched.
 PREFETCH_DISTANCE = 2
+#: A sample whose inputs did not change and whose layer had at most this many weights
+#: moved since its synchronisation has only those entries' places prefetched.
+ENTRIES_PREFETCHED = 16
 # work counters per sample (RECOMPUTED: candidates of layers recomputed whole, :mod:`.cpu_rescan`)
 FOLLOWED, TAKEOVER_PASSES, SWAPS, RESCANS, CERTIFIED, RECOMPUTED = 0, 1, 2, 3, 4, 5
 N_COUNTERS = 6
@@ -496,19 +499,31 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
                     prefetch(T, a, i)
                     prefetch(T3, a, i)
                     prefetch(head, a, i)
-                if n_moved - w_start[ba - lo] > row_lines:  # fewer prefetches by row
-                    prefetch_row(T, a)
-                    prefetch_row(T3, a)
-                else:
+                moves = n_moved - w_start[ba - lo]
+                if ci_count[ba] == 0 and moves <= ENTRIES_PREFETCHED:
+                    # weights moved, no input: only the moved entries' places are read
                     for e in range(w_start[ba - lo], n_moved):
-                        prefetch(T, a, w_cols[e])
-                        prefetch(T3, a, w_cols[e])
-                prefetch_row(H, a)
-                prefetch_row(S, a)
-                prefetch_row(S2, a)
-                prefetch_row(R3, a)
-                prefetch_row(nxt, a)
-                prefetch_row(prv, a)
+                        j, i = w_rows[e], w_cols[e]
+                        prefetch(Hin, a, i)
+                        prefetch(T3, a, i)
+                        prefetch(H, a, j)
+                        prefetch(S, a, j)
+                        prefetch(S2, a, j * SECONDS)
+                        prefetch(R3, a, j)
+                else:
+                    if moves > row_lines:  # fewer prefetches by row
+                        prefetch_row(T, a)
+                        prefetch_row(T3, a)
+                    else:
+                        for e in range(w_start[ba - lo], n_moved):
+                            prefetch(T, a, w_cols[e])
+                            prefetch(T3, a, w_cols[e])
+                    prefetch_row(H, a)
+                    prefetch_row(S, a)
+                    prefetch_row(S2, a)
+                    prefetch_row(R3, a)
+                    prefetch_row(nxt, a)
+                    prefetch_row(prv, a)
             count = ci_count[b]
             w_first = w_start[b - lo]
             if count == 0 and w_first == n_moved:
