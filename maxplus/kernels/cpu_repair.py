@@ -202,16 +202,26 @@ def store_thresholds(st, n, i, t, t3, margin):
 
 
 @nb.njit(cache=True, inline="always")
-def contest(WT, H, S, n, i, j, hi, maximize):  # noqa: N803
-    """Input ``i`` (value ``hi``) against output ``j`` of sample ``n``: the goodness of
-    its weight, of its candidate and of the output, whether ``j`` selects another
-    input, and whether the candidate takes ``j`` over."""
-    gw = good(WT[i, j], maximize)
-    gv = good(WT[i, j] + hi, maximize)
-    gh = good(H[n, j], maximize)
+def own_contest(WT, H, S, n, i, j, hi, sign):  # noqa: N803
+    """Input ``i`` (value ``hi``) against output ``j`` of sample ``n``, in the layer's
+    own precision (``sign`` = 1 for a max layer, −1 for a min layer, of that dtype):
+    the goodness of its weight, of its candidate and of the output, whether ``j``
+    selects another input, and whether the candidate takes ``j`` over."""
+    gw = WT[i, j] * sign
+    gv = (WT[i, j] + hi) * sign
+    gh = H[n, j] * sign
     s = S[n, j]
     other = s != i
     return gw, gv, gh, other, other & beats(gv, i, gh, s)
+
+
+@nb.njit(cache=True, inline="always")
+def contest(WT, H, S, n, i, j, hi, maximize):  # noqa: N803
+    """:func:`own_contest` with the goodnesses as float64 (exactly: negation and
+    widening do not round)."""
+    sign = H.dtype.type(1.0 if maximize else -1.0)
+    gw, gv, gh, other, bt = own_contest(WT, H, S, n, i, j, hi, sign)
+    return np.float64(gw), np.float64(gv), np.float64(gh), other, bt
 
 
 @nb.njit(cache=True, inline="always")
@@ -271,12 +281,7 @@ def takeover_check(WT, H, S, n, i, hi, maximize, take):  # noqa: N803
     any_take = False
     least = none
     for j in range(WT.shape[1]):
-        gw = WT[i, j] * sign
-        gv = (WT[i, j] + hi) * sign
-        gh = H[n, j] * sign
-        s = S[n, j]
-        other = s != i
-        bt = other & beats(gv, i, gh, s)
+        gw, _, gh, other, bt = own_contest(WT, H, S, n, i, j, hi, sign)
         any_take = any_take | bt
         key = own_key(gh - gw) if other & (not bt) else none
         least = key if key < least else least

@@ -112,6 +112,16 @@ def _best_two(W, Hin, n, j, sign):  # noqa: N803
 
 
 @nb.njit(cache=True, inline="always")
+def recompute_output(W, Hin, H, S, n, j, sign):  # noqa: N803
+    """Recompute output ``H[n, j]`` and its selection ``S[n, j]`` by one pass; returns
+    the candidates computed."""
+    i = best_input(W, Hin, n, j, sign)
+    H[n, j] = W[j, i] + Hin[n, i]
+    S[n, j] = i
+    return W.shape[1]
+
+
+@nb.njit(cache=True, inline="always")
 def rescan_output(W, Hin, H, S, R2, V, n, j, sign, margin):  # noqa: N803
     """Recompute output ``H[n, j]``, its selection ``S[n, j]`` and its runner bound
     ``R2[n, j]``: the runner-up's goodness plus ``margin``, less ``V[n, j]``."""
@@ -156,12 +166,11 @@ def best_risen(W, Hin, n, j, sign, risen, n_risen, skip):  # noqa: N803
 def recompute_whole(W, Hin, H, S, R2, n, sign):  # noqa: N803
     """Recompute every output of sample ``n`` by one pass each, leaving its runner
     bounds unknown (``+inf``); returns the candidates computed."""
+    computed = 0
     for j in range(W.shape[0]):
-        i = best_input(W, Hin, n, j, sign)
-        H[n, j] = W[j, i] + Hin[n, i]
-        S[n, j] = i
+        computed += recompute_output(W, Hin, H, S, n, j, sign)
         R2[n, j] = np.inf
-    return W.shape[0] * W.shape[1]
+    return computed
 
 
 @nb.njit(cache=True, inline="always")
@@ -177,10 +186,7 @@ def check_outputs(W, Hin, H, S, R2, V, n, sign, count, idx, old, margin, calm, r
     computed = count
     for j in range(n_out):
         if R2[n, j] == np.inf and not calm:
-            i = best_input(W, Hin, n, j, sign)
-            H[n, j] = W[j, i] + Hin[n, i]
-            S[n, j] = i
-            computed += n_in
+            computed += recompute_output(W, Hin, H, S, n, j, sign)
             continue
         s = S[n, j]
         g = np.float64((W[j, s] + Hin[n, s]) * sign)

@@ -73,9 +73,8 @@ def candidate_key(g, i):
     input. The high half is ``g``'s order key, with ``-0.0`` taken as ``+0.0`` (as
     ``==`` does); the low half is ``2³² − 1 − i``. A running maximum of keys
     vectorises (a float64 goodness has no room for the input in 64 bits)."""
-    b = float32_bits(g + np.float32(0.0))  # -0.0 + 0.0 = +0.0
-    k = b ^ ((b >> 31) & _LOW_31)  # sign-extended: the int64 that orders as g
-    return (np.int64(k) << 32) | (_LOW_32 - i)
+    k = own_key(g + np.float32(0.0))  # -0.0 + 0.0 = +0.0
+    return (np.int64(k) << 32) | (_LOW_32 - i)  # sign-extended: orders as g
 
 
 @nb.njit(inline="always")
@@ -97,8 +96,7 @@ def key_goodness(key):
     :data:`NO_CANDIDATE`; ``+0.0`` for a zero)."""
     if key == NO_CANDIDATE:
         return -np.inf
-    k = key >> 32  # the goodness's sign-extended order key
-    return np.float64(bits_float32(np.int32(k ^ ((k >> 31) & _LOW_31))))
+    return own_key_value(np.int32(key >> 32))
 
 
 def own_key(v):
