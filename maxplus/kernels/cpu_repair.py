@@ -186,6 +186,10 @@ def unlisted(S2, n, j, i):  # noqa: N803
 
 # The state of one layer, passed as a tuple:
 # (H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv)
+# Helpers bind at most three of its arrays per statement: CPython compiles a longer
+# unpacking ``a, b, c, d = st[0], ...`` through a tuple, which numba's alias analysis
+# does not follow, so that in a helper inlined into the parallel loop its dead-code
+# pass drops the writes to those arrays (it did to resolve_worse's swaps).
 
 
 @nb.njit(cache=True, inline="always")
@@ -321,7 +325,8 @@ def under_bound(W, st, n, j, i, g, margin, maximize):  # noqa: N803
 @uncounted
 def select(st, n, j, i):
     """Output ``j`` now selects input ``i``: move it between the two groups (O(1))."""
-    S, head, nxt, prv = st[1], st[8], st[9], st[10]  # noqa: N806
+    S, head = st[1], st[8]  # noqa: N806
+    nxt, prv = st[9], st[10]
     old = S[n, j]
     if old == i:
         return
@@ -384,13 +389,14 @@ def mark_listed(S2, n, j, i1, mark, value):  # noqa: N803
             mark[c] = value
 
 
-@uncounted
+@nb.njit(cache=True, inline="always")  # a call passes the thirteen arrays afresh
 def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i, keys, mark):  # noqa: N803
     """Output ``j`` of sample ``n``: its selected candidate got worse (already in
     ``H``) and ``listed`` is :func:`best_listed`'s answer for it. ``top_g``, ``top_i``,
     ``keys`` (length ``n_in``) and ``mark`` (all ``False``, length ``n_in``) are
     scratch."""
-    H, S, S2, R3, T3, Dr = st[0], st[1], st[2], st[3], st[5], st[7]  # noqa: N806
+    H, S, S2 = st[0], st[1], st[2]  # noqa: N806
+    R3, T3, Dr = st[3], st[5], st[7]  # noqa: N806
     s = S[n, j]
     g_best, i_best, k_best = listed
     if g_best > R3[n, j] + Dr[n]:  # nothing else can be as good
@@ -416,7 +422,7 @@ def resolve_worse(W, Hin, st, n, j, listed, margin, maximize, work, top_g, top_i
 
 # inlined: a call passes the thirteen arrays afresh each time, and a takeover pass
 # can take over tens of outputs (1.4x faster a first-layer repair at lr 1e-2 from the
-# initial network). resolve_worse stays a call: inlined, numba miscompiled its swap.
+# initial network)
 @nb.njit(cache=True, inline="always")
 def take_over(W, Hin, st, n, j, i, cand, margin, maximize):  # noqa: N803
     """Input ``i`` with candidate value ``cand`` takes output ``j`` over; the old
