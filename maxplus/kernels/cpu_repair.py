@@ -459,6 +459,50 @@ def certified(Hin, st, n, i, maximize):  # noqa: N803
     return g < st[4][n, i] - st[6][n] and g < st[5][n, i]
 
 
+@nb.njit(cache=True, inline="always")
+def prefetch_sample(Hin, st, n, b, ci_count, ci_idx, w_rows, w_cols, first_moved):  # noqa: N803
+    """Prefetch what the repair of sample ``n`` (the ``b``-th of the batch) reads: the
+    places of its changed inputs ``ci_idx[b, :ci_count[b]]`` and of the weights
+    ``(w_rows[e], w_cols[e])``, ``e ≥ first_moved``, moved since its synchronisation.
+    With no input changed and at most :data:`ENTRIES_PREFETCHED` weights moved, only
+    those entries' places; otherwise the output rows whole, and ``T``/``T3`` at the
+    moved inputs or whole, whichever is fewer cache lines."""
+    H, S, S2 = st[0], st[1], st[2]  # noqa: N806
+    R3, T, T3 = st[3], st[4], st[5]  # noqa: N806
+    head, nxt, prv = st[8], st[9], st[10]
+    n_inputs = ci_count[b]
+    for t in range(n_inputs):
+        i = ci_idx[b, t]
+        prefetch(Hin, n, i)
+        prefetch(T, n, i)
+        prefetch(T3, n, i)
+        prefetch(head, n, i)
+    n_moved = w_rows.shape[0]
+    entries_only = n_inputs == 0 and n_moved - first_moved <= ENTRIES_PREFETCHED
+    by_row = not entries_only and n_moved - first_moved > T.shape[1] * T.itemsize // 64
+    for e in range(first_moved, first_moved if by_row else n_moved):
+        j, i = w_rows[e], w_cols[e]
+        prefetch(T3, n, i)
+        if entries_only:
+            prefetch(Hin, n, i)
+            prefetch(H, n, j)
+            prefetch(S, n, j)
+            prefetch(S2, n, j * SECONDS)
+            prefetch(R3, n, j)
+        else:
+            prefetch(T, n, i)
+    if by_row:
+        prefetch_row(T, n)
+        prefetch_row(T3, n)
+    if not entries_only:
+        prefetch_row(H, n)
+        prefetch_row(S, n)
+        prefetch_row(S2, n)
+        prefetch_row(R3, n)
+        prefetch_row(nxt, n)
+        prefetch_row(prv, n)
+
+
 # fmt: off
 @nb.njit(parallel=True, cache=True)
 def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
@@ -486,7 +530,6 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     n_out, n_in = W.shape
     n_chunks = min(threads, B)
     n_moved = w_rows.shape[0]
-    row_lines = n_in * T.itemsize // 64  # cache lines of a row of T (or T3)
     for c in nb.prange(n_chunks):
         old = np.empty(n_out, dtype=H.dtype)
         touched = np.zeros(n_out, dtype=np.bool_)
@@ -506,38 +549,9 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
         for b in range(lo, last):
             n = batch[b]
             if b + PREFETCH_DISTANCE < last:  # the state of a sample a few steps ahead
-                a, ba = batch[b + PREFETCH_DISTANCE], b + PREFETCH_DISTANCE
-                for t in range(ci_count[ba]):
-                    i = ci_idx[ba, t]
-                    prefetch(Hin, a, i)
-                    prefetch(T, a, i)
-                    prefetch(T3, a, i)
-                    prefetch(head, a, i)
-                moves = n_moved - w_start[ba - lo]
-                if ci_count[ba] == 0 and moves <= ENTRIES_PREFETCHED:
-                    # weights moved, no input: only the moved entries' places are read
-                    for e in range(w_start[ba - lo], n_moved):
-                        j, i = w_rows[e], w_cols[e]
-                        prefetch(Hin, a, i)
-                        prefetch(T3, a, i)
-                        prefetch(H, a, j)
-                        prefetch(S, a, j)
-                        prefetch(S2, a, j * SECONDS)
-                        prefetch(R3, a, j)
-                else:
-                    if moves > row_lines:  # fewer prefetches by row
-                        prefetch_row(T, a)
-                        prefetch_row(T3, a)
-                    else:
-                        for e in range(w_start[ba - lo], n_moved):
-                            prefetch(T, a, w_cols[e])
-                            prefetch(T3, a, w_cols[e])
-                    prefetch_row(H, a)
-                    prefetch_row(S, a)
-                    prefetch_row(S2, a)
-                    prefetch_row(R3, a)
-                    prefetch_row(nxt, a)
-                    prefetch_row(prv, a)
+                ba = b + PREFETCH_DISTANCE
+                prefetch_sample(Hin, st, batch[ba], ba, ci_count, ci_idx,
+                                w_rows, w_cols, w_start[ba - lo])
             count = ci_count[b]
             w_first = w_start[b - lo]
             if count == 0 and w_first == n_moved:
