@@ -300,7 +300,8 @@ def thresholds(WT, st, n, i, margin, maximize, take):  # noqa: N803
     :func:`takeover_pass` of a value that beats no (finite) output and raises no
     ``R3``."""
     worst = -np.inf if maximize else np.inf
-    H, S, S2, R3 = st[0], st[1], st[2], st[3]  # noqa: N806
+    H, S, S2 = st[0], st[1], st[2]  # noqa: N806
+    R3 = st[3]  # noqa: N806
     _, t, t3 = takeover_pass(WT, H, S, S2, R3, n, i, worst, 0.0, maximize, take)
     store_thresholds(st, n, i, t, t3, margin)
 
