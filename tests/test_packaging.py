@@ -1,5 +1,6 @@
 """environment.yml and pyproject.toml list the same packages."""
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -96,3 +97,46 @@ def test_the_cache_guard_digests_every_module_with_compiled_code():
         if any(mark in path.read_text("utf-8") for mark in marks)
     }
     assert compiled <= set(compiled_sources(package / "kernels"))
+
+
+def long_unpackings(source: str) -> list[int]:
+    """Lines of the functions in ``source`` that bind more than three names from a tuple
+    display or a variable (``a, b, c, d = x[0], x[1], x[2], x[3]`` or ``a, b, c, d = x``)."""
+    functions = [f for f in ast.walk(ast.parse(source)) if isinstance(f, ast.FunctionDef)]
+    return [
+        node.lineno
+        for function in functions
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Tuple)
+        and sum(isinstance(t, ast.Name) for t in node.targets[0].elts) > 3
+        and isinstance(node.value, ast.Tuple | ast.Name)
+    ]
+
+
+def test_long_unpackings_are_found():
+    source = (
+        "A, B, C, D = 0, 1, 2, 3\n"
+        "def f(x, st):\n"
+        "    a, b, c, d = x[0], x[1], x[2], x[3]\n"
+        "    a, b, c, d = st\n"
+        "    a, b, c = st\n"
+        "    x[0], x[1], x[2], x[3] = a, b, c, d\n"
+        "    a, b, c, d = g(x)\n"
+    )
+    assert long_unpackings(source) == [3, 4]
+
+
+def test_kernels_bind_at_most_three_names_per_statement():
+    """numba's alias analysis does not follow a tuple unpacking (CPython compiles one of
+    more than three names through a tuple), and in a helper inlined into a parallel
+    loop its dead-code pass then drops writes to the arrays so bound: see the comment
+    on the state tuple in ``kernels/cpu_repair.py``. (Unpacking a call's result is
+    allowed: the kernels' helpers that return more than three values return scalars.)"""
+    kernels = ROOT / "maxplus" / "kernels"
+    found = {
+        path.name: lines
+        for path in sorted(kernels.glob("*.py"))
+        if (lines := long_unpackings(path.read_text("utf-8")))
+    }
+    assert found == {}

@@ -223,7 +223,8 @@ def resolve_bounds(acc, checked, moved, room_at, sign, head, T, Dt, Z, margin, b
             ahead = batch[j + SAMPLES_AHEAD]
             prefetch_units(moved, units, since, checked[ahead], ahead)
             prefetch_units(room_at, units, since, checked[ahead], ahead)
-        w, b, r, left = acc[WORSE, n], acc[BETTER, n], acc[RIVAL, n], acc[ROOM, n]
+        w, b = acc[WORSE, n], acc[BETTER, n]
+        r, left = acc[RIVAL, n], acc[ROOM, n]
         for e in range(np.searchsorted(since, checked[n]), units.shape[0]):
             m = units[e]
             at = room_at[m, n]

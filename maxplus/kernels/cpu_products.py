@@ -30,10 +30,13 @@ def _block(A, B, C, I, i0, i1, j0, j1, maximize):  # noqa: N803 - matrix names
             C[i, j] = init
             I[i, j] = 0
     if i1 - i0 == ROWS:
-        c0, c1, c2, c3 = C[i0, j0:j1], C[i0 + 1, j0:j1], C[i0 + 2, j0:j1], C[i0 + 3, j0:j1]
-        x0, x1, x2, x3 = I[i0, j0:j1], I[i0 + 1, j0:j1], I[i0 + 2, j0:j1], I[i0 + 3, j0:j1]
+        c0, c1 = C[i0, j0:j1], C[i0 + 1, j0:j1]
+        c2, c3 = C[i0 + 2, j0:j1], C[i0 + 3, j0:j1]
+        x0, x1 = I[i0, j0:j1], I[i0 + 1, j0:j1]
+        x2, x3 = I[i0 + 2, j0:j1], I[i0 + 3, j0:j1]
         for k in range(A.shape[1]):
-            a0, a1, a2, a3 = A[i0, k], A[i0 + 1, k], A[i0 + 2, k], A[i0 + 3, k]
+            a0, a1 = A[i0, k], A[i0 + 1, k]
+            a2, a3 = A[i0 + 2, k], A[i0 + 3, k]
             b = B[k, j0:j1]
             for j in range(j1 - j0):
                 bj = b[j]

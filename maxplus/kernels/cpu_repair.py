@@ -189,10 +189,11 @@ def unlisted(S2, n, j, i):  # noqa: N803
 # The helpers run per output, take_over and resolve_worse, are inlined into the repair:
 # a call passes the thirteen arrays afresh, and a pass can take over tens of outputs
 # (together 0.82x the mean step at lr 1e-2 from the initial network).
-# Helpers bind at most three of the state's arrays per statement: CPython compiles a
-# longer unpacking ``a, b, c, d = st[0], ...`` through a tuple, which numba's alias
-# analysis does not follow, so that in a helper inlined into the parallel loop its
-# dead-code pass drops the writes to those arrays (it did to resolve_worse's swaps).
+# Kernels bind at most three of the state's arrays per statement: CPython compiles a
+# longer unpacking ``a, b, c, d = st[0], ...`` (or ``... = st``) through a tuple, which
+# numba's alias analysis does not follow, so that in a helper inlined into the parallel
+# loop its dead-code pass drops the writes to those arrays (it did to resolve_worse's
+# swaps). tests/test_packaging.py holds every kernel module to this.
 
 
 @nb.njit(cache=True, inline="always")
@@ -526,7 +527,10 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
     per sample in ``work[n]``. ``threads``: numba's thread count (one set of scratch
     arrays each: ``prange`` gives each thread an equal share of the batch).
     """
-    H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
+    H, S, S2 = st[0], st[1], st[2]  # noqa: N806
+    R3, T3 = st[3], st[5]  # noqa: N806
+    Dt, Dr = st[6], st[7]  # noqa: N806
+    head, nxt = st[8], st[9]
     B = batch.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     n_chunks = min(threads, B)
@@ -668,7 +672,9 @@ def take_work(work, batch, out):
 def initial_state(Hin, W, WT, st, maximize, margin):  # noqa: N803
     """Exact state of one layer from its inputs: selections, runners-up, bounds,
     groups, and every input's thresholds (:func:`thresholds`)."""
-    H, S, S2, R3, T, T3, Dt, Dr, head, nxt, prv = st  # noqa: N806
+    H, S, S2 = st[0], st[1], st[2]  # noqa: N806
+    R3, Dt, Dr = st[3], st[6], st[7]  # noqa: N806
+    head, nxt, prv = st[8], st[9], st[10]
     N = Hin.shape[0]  # noqa: N806
     n_out, n_in = W.shape
     for n in nb.prange(N):
