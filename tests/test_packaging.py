@@ -1,4 +1,6 @@
-"""environment.yml and pyproject.toml list the same packages."""
+"""Packaging and source checks: environment.yml and pyproject.toml list the same
+packages, numba's caches follow the compiled sources, and the kernels avoid a numba
+miscompile."""
 
 import ast
 import re
