@@ -462,9 +462,9 @@ def certified(Hin, st, n, i, maximize):  # noqa: N803
 
 
 @nb.njit(cache=True, inline="always")
-def prefetch_sample(Hin, st, n, b, ci_count, ci_idx, w_rows, w_cols, first_moved):  # noqa: N803
-    """Prefetch what the repair of sample ``n`` (the ``b``-th of the batch) reads: the
-    places of its changed inputs ``ci_idx[b, :ci_count[b]]`` and of the weights
+def prefetch_sample(Hin, st, batch, b, ci_count, ci_idx, w_rows, w_cols, first_moved):  # noqa: N803
+    """Prefetch what the repair of sample ``n = batch[b]`` reads: the places of its
+    changed inputs ``ci_idx[b, :ci_count[b]]`` and of the weights
     ``(w_rows[e], w_cols[e])``, ``e ≥ first_moved``, moved since its synchronisation.
     With no input changed and at most :data:`ENTRIES_PREFETCHED` weights moved, only
     those entries' places; otherwise the output rows whole, and ``T``/``T3`` at the
@@ -472,6 +472,7 @@ def prefetch_sample(Hin, st, n, b, ci_count, ci_idx, w_rows, w_cols, first_moved
     H, S, S2 = st[0], st[1], st[2]  # noqa: N806
     R3, T, T3 = st[3], st[4], st[5]  # noqa: N806
     head, nxt, prv = st[8], st[9], st[10]
+    n = batch[b]
     n_inputs = ci_count[b]
     for t in range(n_inputs):
         i = ci_idx[b, t]
@@ -555,8 +556,8 @@ def repair_layer(Hin, W, WT, st, maximize,  # noqa: N803
             n = batch[b]
             if b + PREFETCH_DISTANCE < last:  # the state of a sample a few steps ahead
                 ba = b + PREFETCH_DISTANCE
-                prefetch_sample(Hin, st, batch[ba], ba, ci_count, ci_idx,
-                                w_rows, w_cols, w_start[ba - lo])
+                prefetch_sample(Hin, st, batch, ba, ci_count, ci_idx, w_rows, w_cols,
+                                w_start[ba - lo])
             count = ci_count[b]
             w_first = w_start[b - lo]
             if count == 0 and w_first == n_moved:
