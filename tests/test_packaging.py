@@ -101,19 +101,29 @@ def test_the_cache_guard_digests_every_module_with_compiled_code():
     assert compiled <= set(compiled_sources(package / "kernels"))
 
 
+def names_bound(target) -> int:
+    """How many plain names a tuple or list target binds (0 for any other target)."""
+    if not isinstance(target, ast.Tuple | ast.List):
+        return 0
+    return sum(isinstance(t, ast.Name) for t in target.elts)
+
+
 def long_unpackings(source: str) -> list[int]:
-    """Lines of the functions in ``source`` that bind more than three names from a tuple
-    display or a variable (``a, b, c, d = x[0], x[1], x[2], x[3]`` or ``a, b, c, d = x``)."""
+    """Lines of the functions in ``source`` that bind more than three names at once
+    from anything but a call's result: an assignment from a tuple or list display, a
+    variable, an item or an attribute (``a, b, c, d = x[0], x[1], x[2], x[3]``,
+    ``a, b, c, d = x``), or a ``for`` loop's target (``for a, b, c, d in x``)."""
     functions = [f for f in ast.walk(ast.parse(source)) if isinstance(f, ast.FunctionDef)]
-    return [
-        node.lineno
-        for function in functions
-        for node in ast.walk(function)
-        if isinstance(node, ast.Assign)
-        and isinstance(node.targets[0], ast.Tuple)
-        and sum(isinstance(t, ast.Name) for t in node.targets[0].elts) > 3
-        and isinstance(node.value, ast.Tuple | ast.Name)
-    ]
+    lines = []
+    for function in functions:
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign):
+                long = max(names_bound(t) for t in node.targets) > 3
+                if long and not isinstance(node.value, ast.Call):
+                    lines.append(node.lineno)
+            elif isinstance(node, ast.For) and names_bound(node.target) > 3:
+                lines.append(node.lineno)
+    return lines
 
 
 def test_long_unpackings_are_found():
@@ -125,8 +135,15 @@ def test_long_unpackings_are_found():
         "    a, b, c = st\n"
         "    x[0], x[1], x[2], x[3] = a, b, c, d\n"
         "    a, b, c, d = g(x)\n"
+        "    [a, b, c, d] = [x, x, x, x]\n"
+        "    e = a, b, c, d = st[0]\n"
+        "    a, b, c, d = st.arrays\n"
+        "    for a, b, c, d in st:\n"
+        "        pass\n"
+        "    for a, b, c in st:\n"
+        "        pass\n"
     )
-    assert long_unpackings(source) == [3, 4]
+    assert long_unpackings(source) == [3, 4, 8, 9, 10, 11]
 
 
 def test_kernels_bind_at_most_three_names_per_statement():
