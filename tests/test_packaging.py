@@ -114,16 +114,16 @@ def long_unpackings(source: str) -> list[int]:
     variable, an item or an attribute (``a, b, c, d = x[0], x[1], x[2], x[3]``,
     ``a, b, c, d = x``), or a ``for`` loop's target (``for a, b, c, d in x``)."""
     functions = [f for f in ast.walk(ast.parse(source)) if isinstance(f, ast.FunctionDef)]
-    lines = []
+    lines = set()  # a nested function is walked with its outer one too
     for function in functions:
         for node in ast.walk(function):
             if isinstance(node, ast.Assign):
                 long = max(names_bound(t) for t in node.targets) > 3
                 if long and not isinstance(node.value, ast.Call):
-                    lines.append(node.lineno)
+                    lines.add(node.lineno)
             elif isinstance(node, ast.For) and names_bound(node.target) > 3:
-                lines.append(node.lineno)
-    return lines
+                lines.add(node.lineno)
+    return sorted(lines)
 
 
 def test_long_unpackings_are_found():
@@ -142,8 +142,10 @@ def test_long_unpackings_are_found():
         "        pass\n"
         "    for a, b, c in st:\n"
         "        pass\n"
+        "    def g(y):\n"
+        "        a, b, c, d = y\n"
     )
-    assert long_unpackings(source) == [3, 4, 8, 9, 10, 11]
+    assert long_unpackings(source) == [3, 4, 8, 9, 10, 11, 16]
 
 
 def test_kernels_bind_at_most_three_names_per_statement():
