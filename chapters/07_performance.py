@@ -639,9 +639,10 @@ print(f"state bytes per second of the step, at most: {repair_rate / 1e9:.2f} GB/
 # unpacking, numba's alias analysis does not see through it, and the dead-code pass of
 # the parallel loop drops a write to an array it believes nothing reads. The tests that
 # compare the repaired state with a fresh forward pass after every step caught it; a
-# quicker test now reads the kernels' source and fails on any statement that binds
-# more than three names at once from anything but a call's result (a tuple or list
-# written out, a variable, or a `for` loop's target).
+# quicker test now reads the source of every numba-compiled function and fails on any
+# statement that binds more than three names at once from anything but a call's
+# result (a tuple or list written out, a variable, nested targets, or the target of a
+# `for` loop, a comprehension or a `with`).
 #
 # And threads? The samples are repaired in parallel, but each one's work is short and
 # irregular, and the step has serial parts (the tree, the worst sample). Two trainers

@@ -44,11 +44,14 @@ def _repeat_block(a, b, c, x, repeats, maximize):
     init = -np.inf if maximize else np.inf
     c[:, :] = init
     x[:, :] = 0
-    c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
-    x0, x1, x2, x3 = x[0], x[1], x[2], x[3]
+    c0, c1 = c[0], c[1]
+    c2, c3 = c[2], c[3]
+    x0, x1 = x[0], x[1]
+    x2, x3 = x[2], x[3]
     for _ in range(repeats):
         for k in range(b.shape[0]):
-            a0, a1, a2, a3 = a[0, k], a[1, k], a[2, k], a[3, k]
+            a0, a1 = a[0, k], a[1, k]
+            a2, a3 = a[2, k], a[3, k]
             bk = b[k]
             for j in range(bk.shape[0]):
                 bj = bk[j]

@@ -102,62 +102,119 @@ def test_the_cache_guard_digests_every_module_with_compiled_code():
 
 
 def names_bound(target) -> int:
-    """How many plain names a tuple or list target binds (0 for any other target)."""
+    """How many plain names a tuple or list target binds, nested tuples and starred
+    names included (0 for any other target)."""
     if not isinstance(target, ast.Tuple | ast.List):
         return 0
-    return sum(isinstance(t, ast.Name) for t in target.elts)
+    return sum(element_names(t) for t in target.elts)
+
+
+def element_names(element) -> int:
+    """Plain names one element of a tuple or list target binds."""
+    if isinstance(element, ast.Starred):
+        element = element.value
+    return 1 if isinstance(element, ast.Name) else names_bound(element)
+
+
+def long_targets(node) -> list:
+    """The targets ``node`` unpacks from something other than a call's result: an
+    assignment's (unless its value is a call), a ``for`` loop's, a comprehension's
+    and a ``with`` item's."""
+    if isinstance(node, ast.Assign):
+        return [] if isinstance(node.value, ast.Call) else node.targets
+    if isinstance(node, ast.For | ast.comprehension):
+        return [node.target]
+    if isinstance(node, ast.withitem) and node.optional_vars is not None:
+        return [node.optional_vars]
+    return []
 
 
 def long_unpackings(source: str) -> list[int]:
-    """Lines of the functions in ``source`` that bind more than three names at once
+    """Lines of the compiled functions in ``source`` (:func:`compiled_functions`) that
+    bind more than three names at once
     from anything but a call's result: an assignment from a tuple or list display, a
     variable, an item or an attribute (``a, b, c, d = x[0], x[1], x[2], x[3]``,
-    ``a, b, c, d = x``), or a ``for`` loop's target (``for a, b, c, d in x``)."""
-    functions = [f for f in ast.walk(ast.parse(source)) if isinstance(f, ast.FunctionDef)]
+    ``a, b, c, d = x``, nested targets such as ``(a, b), (c, d) = x`` included), or the
+    target of a ``for`` loop, a comprehension or a ``with`` item
+    (``for a, b, c, d in x``)."""
     lines = set()  # a nested function is walked with its outer one too
-    for function in functions:
+    for function in compiled_functions(ast.parse(source)):
         for node in ast.walk(function):
-            if isinstance(node, ast.Assign):
-                long = max(names_bound(t) for t in node.targets) > 3
-                if long and not isinstance(node.value, ast.Call):
-                    lines.add(node.lineno)
-            elif isinstance(node, ast.For) and names_bound(node.target) > 3:
-                lines.add(node.lineno)
+            lines.update(t.lineno for t in long_targets(node) if names_bound(t) > 3)
     return sorted(lines)
+
+
+#: Decorators (their source's start) of functions numba compiles: ``njit``'s forms,
+#: the repair's ``uncounted``, and ``overload``, whose nested implementations are.
+COMPILING_DECORATORS = ("nb.njit", "njit", "uncounted", "overload")
+
+
+def compiled_functions(tree) -> list:
+    """The functions of ``tree`` numba compiles: those with a
+    :data:`COMPILING_DECORATORS` decorator (the functions nested in them are walked
+    with them)."""
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        and any(ast.unparse(d).startswith(COMPILING_DECORATORS) for d in node.decorator_list)
+    ]
 
 
 def test_long_unpackings_are_found():
     source = (
         "A, B, C, D = 0, 1, 2, 3\n"
+        "@nb.njit(cache=True)\n"
         "def f(x, st):\n"
-        "    a, b, c, d = x[0], x[1], x[2], x[3]\n"
-        "    a, b, c, d = st\n"
+        "    a, b, c, d = x[0], x[1], x[2], x[3]\n"  # 4
+        "    a, b, c, d = st\n"  # 5
         "    a, b, c = st\n"
         "    x[0], x[1], x[2], x[3] = a, b, c, d\n"
         "    a, b, c, d = g(x)\n"
-        "    [a, b, c, d] = [x, x, x, x]\n"
-        "    e = a, b, c, d = st[0]\n"
-        "    a, b, c, d = st.arrays\n"
-        "    for a, b, c, d in st:\n"
+        "    [a, b, c, d] = [x, x, x, x]\n"  # 9
+        "    e = a, b, c, d = st[0]\n"  # 10
+        "    a, b, c, d = st.arrays\n"  # 11
+        "    for a, b, c, d in st:\n"  # 12
         "        pass\n"
         "    for a, b, c in st:\n"
         "        pass\n"
         "    def g(y):\n"
-        "        a, b, c, d = y\n"
+        "        a, b, c, d = y\n"  # 17
+        "    (a, b), (c, d) = st\n"  # 18
+        "    a, *b, c, d = st\n"  # 19
+        "    (a, b), c = st\n"
+        "    e = [a for a, b, c, d in st]\n"  # 21
+        "    e = {a: b for (a, b), c in st}\n"
+        "    with st as (a, b, c, d):\n"  # 23
+        "        pass\n"
+        "    with st as (a, b, c), st as e:\n"
+        "        pass\n"
+        "def python(st):\n"
+        "    a, b, c, d = st\n"
+        "@uncounted\n"
+        "def helper(st):\n"
+        "    a, b, c, d = st\n"  # 31
+        "@overload(python)\n"
+        "def _python(st):\n"
+        "    def impl(st):\n"
+        "        for i, (a, b, c) in st:\n"  # 35
+        "            pass\n"
+        "    return impl\n"
     )
-    assert long_unpackings(source) == [3, 4, 8, 9, 10, 11, 16]
+    assert long_unpackings(source) == [4, 5, 9, 10, 11, 12, 17, 18, 19, 21, 23, 31, 35]
 
 
-def test_kernels_bind_at_most_three_names_per_statement():
+def test_compiled_code_binds_at_most_three_names_per_statement():
     """numba's alias analysis does not follow a tuple unpacking (CPython compiles one of
     more than three names through a tuple), and in a helper inlined into a parallel
     loop its dead-code pass then drops writes to the arrays so bound: see the comment
-    on the state tuple in ``kernels/cpu_repair.py``. (Unpacking a call's result is
-    allowed: the kernels' helpers that return more than three values return scalars.)"""
-    kernels = ROOT / "maxplus" / "kernels"
+    on the state tuple in ``kernels/cpu_repair.py``. Every numba-compiled function of
+    the package is held to it. (Unpacking a call's result is allowed: the kernels'
+    helpers that return more than three values return scalars.)"""
+    package = ROOT / "maxplus"
     found = {
         path.name: lines
-        for path in sorted(kernels.glob("*.py"))
+        for path in sorted([*package.glob("*.py"), *(package / "kernels").glob("*.py")])
         if (lines := long_unpackings(path.read_text("utf-8")))
     }
     assert found == {}
